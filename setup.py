@@ -1,0 +1,46 @@
+from setuptools import setup
+
+with open("README.md", encoding="utf-8") as readme:
+    long_description = readme.read()
+
+setup(
+    name="tornado-ingest",
+    version="0.1.0",
+    description="HTTP ingestion gateway: the data-in API on Tornado, routed per dataset to Kafka, RabbitMQ or files",
+    long_description=long_description,
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=["tornado_ingest", "sinks"],
+    package_data={"tornado_ingest": ["default.yaml"]},
+    install_requires=[
+        "tornado>=6.2",
+        "voluptuous>=0.13.1",
+        "PyYAML>=5.4",
+    ],
+    extras_require={
+        "kafka": ["kafka-python>=2.0.2"],
+        "rabbitmq": ["pika>=1.2"],
+        "test": [
+            "pytest>=7",
+            "pytest-tornado>=0.8.1",
+            # pytest-tornado imports pkg_resources, which newer setuptools no longer ships.
+            "setuptools<81",
+            "hypothesis>=6",
+            "kafka-python>=2.0.2",
+            "pika>=1.2",
+            # Only for librdkafka's mock Kafka cluster in the tests; the service uses kafka-python.
+            "confluent-kafka>=2.3",
+        ],
+    },
+    entry_points={"console_scripts": ["tornado-ingest = tornado_ingest.cli:run"]},
+    classifiers=[
+        "Framework :: Tornado",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.9",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+    ],
+)

@@ -1,0 +1,103 @@
+"""The one contract every sink meets.
+
+A sink is a named connection from the YAML config (``sinks.<name>``) that takes
+records for a destination (a Kafka topic, a RabbitMQ routing key, a file name).
+The gateway builds each sink once per process, starts it on the running loop,
+awaits ``send`` for every request and answers 200 only after ``send`` returned.
+
+Contract, for anyone writing a sink:
+
+- ``OPTIONS``: a voluptuous schema for the sink's own keys (everything in
+  ``sinks.<name>`` except ``type``); it is checked at start, before traffic.
+- ``check_destination(options, destination)``: refuse, at config load, a
+  destination this sink could never serve (raise ``ValueError`` saying why).
+- ``start()``: connect. It must not raise because a broker is down: the service
+  starts anyway and ``health()`` says so.
+- ``send(destination, record)``: return once the record is safely stored;
+  raise ``SinkUnavailable`` when it cannot be taken now (the client gets a 503),
+  ``DestinationNotFound`` when the broker says the destination does not exist.
+  It must never block the IOLoop.
+- ``health()``: a JSON-able dict with at least ``type`` and ``state``
+  (``"up"`` or ``"down"``); secrets never appear in it.
+- ``close()``: flush what is in flight, then release the connection.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from voluptuous import Schema
+
+STATE_UP = "up"
+STATE_DOWN = "down"
+
+
+class SinkError(Exception):
+    """Base of the errors a sink raises from ``send``."""
+
+
+class SinkUnavailable(SinkError):
+    """The sink cannot take records right now; the client should retry later."""
+
+
+class DestinationNotFound(SinkError):
+    """The broker says the destination (topic, routing key) does not exist."""
+
+
+class Record:
+    """One downstream record, serialised once, with what brokers attach to it.
+
+    ``value`` is the UTF-8 JSON document; ``key`` the optional message key;
+    ``headers`` the (name, bytes) pairs brokers carry beside the value.
+    """
+
+    __slots__ = ("value", "key", "dataset", "msgid")
+
+    def __init__(self, value: bytes, dataset: str, msgid: str, key: Optional[bytes] = None):
+        self.value = value
+        self.dataset = dataset
+        self.msgid = msgid
+        self.key = key
+
+    @property
+    def headers(self) -> List[Tuple[str, bytes]]:
+        return [("dataset", self.dataset.encode()), ("msgid", self.msgid.encode())]
+
+    def __repr__(self) -> str:
+        return "Record(dataset=%r, msgid=%r, %d bytes)" % (self.dataset, self.msgid, len(self.value))
+
+
+class Sink:
+    """Base class: subclasses set ``OPTIONS`` and implement the four methods."""
+
+    #: voluptuous schema of this sink's options (the keys beside ``type``).
+    OPTIONS: Schema = Schema({})
+
+    #: the name this sink is registered under (``type:`` in YAML).
+    type_name = "?"
+
+    def __init__(self, name: str, options: Dict[str, Any]):
+        self.name = name
+        self.options = options
+
+    @classmethod
+    def check_destination(cls, options: Dict[str, Any], destination: str) -> None:
+        """Raise ``ValueError`` if ``destination`` can never be served."""
+
+    async def start(self) -> None:
+        raise NotImplementedError("sink %r (%s) lacks start()" % (self.name, type(self).__name__))
+
+    async def send(self, destination: str, record: Record) -> None:
+        raise NotImplementedError("sink %r (%s) lacks send()" % (self.name, type(self).__name__))
+
+    def health(self) -> Dict[str, Any]:
+        raise NotImplementedError("sink %r (%s) lacks health()" % (self.name, type(self).__name__))
+
+    async def close(self) -> None:
+        raise NotImplementedError("sink %r (%s) lacks close()" % (self.name, type(self).__name__))
+
+    @property
+    def is_up(self) -> bool:
+        return self.health().get("state") == STATE_UP
+
+    def __repr__(self) -> str:
+        return "<%s %r>" % (type(self).__name__, self.name)

@@ -1,0 +1,64 @@
+"""A sink that keeps what it got, in memory: for tests and dry runs.
+
+Options (YAML ``sinks.<name>``, beside ``type: memory``):
+
+- ``max_records`` (default 10000): how many of the latest records it keeps.
+- ``delay`` (default 0): seconds each send takes, to play a slow broker.
+
+Example::
+
+    sinks:
+      scratch: {type: memory, max_records: 100}
+
+Tests assert on ``sink.records`` instead of mocking a broker, and can set
+``sink.failure`` to an exception that every ``send`` then raises.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+from typing import Any, Deque, Dict, List, Optional, Tuple
+
+from voluptuous import All, Coerce, Range, Schema
+
+from sinks.base import STATE_DOWN, STATE_UP, Record, Sink
+
+
+class MemorySink(Sink):
+    type_name = "memory"
+    OPTIONS = Schema(
+        {
+            "max_records": All(Coerce(int), Range(min=1)),
+            "delay": All(Coerce(float), Range(min=0)),
+        }
+    )
+
+    def __init__(self, name: str, options: Dict[str, Any]):
+        super().__init__(name, options)
+        self.records: Deque[Tuple[str, Record]] = collections.deque(maxlen=options.get("max_records", 10000))
+        self.delay = options.get("delay", 0.0)
+        self.failure: Optional[BaseException] = None
+        self.started = False
+        self.closed = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def send(self, destination: str, record: Record) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.failure is not None:
+            raise self.failure
+        self.records.append((destination, record))
+
+    def documents(self, destination: Optional[str] = None) -> List[Dict[str, Any]]:
+        """The records received (for ``destination``, if given), decoded."""
+        return [json.loads(r.value) for d, r in self.records if destination in (None, d)]
+
+    def health(self) -> Dict[str, Any]:
+        state = STATE_DOWN if self.failure is not None or self.closed else STATE_UP
+        return {"type": self.type_name, "state": state, "records": len(self.records)}
+
+    async def close(self) -> None:
+        self.closed = True

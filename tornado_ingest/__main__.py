@@ -1,0 +1,3 @@
+from tornado_ingest.cli import run
+
+run()

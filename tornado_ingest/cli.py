@@ -1,0 +1,75 @@
+"""The ``tornado-ingest`` command.
+
+    tornado-ingest [--config PATH] [--port N] [--address A] [--log-level L]
+    tornado-ingest check-config PATH
+
+With no ``--config`` the packaged default serves dataset ``example`` into
+``./data/example.jsonl``. Flags override the config file.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import List, Optional
+
+from tornado_ingest import __version__
+from tornado_ingest.config import Config, ConfigError, load_config
+
+PROG = "tornado-ingest"
+EXIT_CONFIG_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="HTTP ingestion gateway: data-in API to Kafka, RabbitMQ or files.")
+    parser.add_argument("--config", metavar="PATH", help="YAML config (default: the packaged example, files under ./data)")
+    parser.add_argument("--port", type=int, help="override server.port")
+    parser.add_argument("--address", help="override server.address")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
+    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = commands.add_parser("check-config", help="check a config file and exit (0 when it is good)")
+    check.add_argument("path", metavar="PATH")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "check-config":
+        return check_config(args.path)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _config_error(args.config, exc)
+    apply_overrides(config, args)
+    from tornado_ingest.server import serve
+
+    return asyncio.run(serve(config))
+
+
+def check_config(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return _config_error(path, exc)
+    print("%s: OK (%d sinks, %d datasets)" % (path, len(config.sinks), len(config.datasets)))
+    return 0
+
+
+def apply_overrides(config: Config, args: argparse.Namespace) -> None:
+    if args.port is not None:
+        config.server.port = args.port
+    if args.address is not None:
+        config.server.address = args.address
+
+
+def _config_error(path: Optional[str], exc: ConfigError) -> int:
+    print("%s: config error in %s: %s" % (PROG, path or "the packaged default", exc), file=sys.stderr)
+    return EXIT_CONFIG_ERROR
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The response envelope: the one shape of every answer, good or bad.
+
+``build_envelope`` is the only place a response body is made, so no outcome
+can drift from the contract of the data-in API::
+
+    {"id": "api.data.in", "ver": "v2", "ts": "2024-05-30T23:35:48+05:30",
+     "params": {"status": "SUCCESS", "msgid": "...", "resmsgid": "<uuid4>"},
+     "responseCode": "OK", "result": {"message": "Data ingested successfully"}}
+
+Failures carry ``"status": "FAILED"``, ``"result": {}`` and
+``"error": {"code", "message", "trace": ""}``.
+"""
+from __future__ import annotations
+
+import datetime
+import time
+import uuid
+from typing import Any, Dict, Optional
+
+from tornado_ingest.errors import IngestError
+
+INGEST_API_ID = "api.data.in"
+HEALTH_API_ID = "api.health"
+READY_API_ID = "api.ready"
+API_VERSION = "v2"
+SUCCESS_MESSAGE = "Data ingested successfully"
+
+_clock = {"second": None, "text": ""}
+
+
+def local_timestamp() -> str:
+    """Local ISO-8601 time with its UTC offset, to the second (cached per second)."""
+    second = int(time.time())
+    if _clock["second"] != second:
+        moment = datetime.datetime.fromtimestamp(second).astimezone()
+        _clock["second"], _clock["text"] = second, moment.isoformat()
+    return _clock["text"]
+
+
+def build_envelope(
+    api_id: str = INGEST_API_ID,
+    *,
+    msgid: Optional[str] = None,
+    result: Optional[Dict[str, Any]] = None,
+    error: Optional[IngestError] = None,
+) -> Dict[str, Any]:
+    params: Dict[str, Any] = {"status": "FAILED" if error is not None else "SUCCESS"}
+    if msgid is not None:
+        params["msgid"] = msgid
+    params["resmsgid"] = str(uuid.uuid4())
+    envelope: Dict[str, Any] = {"id": api_id, "ver": API_VERSION, "ts": local_timestamp(), "params": params}
+    if error is None:
+        envelope["responseCode"] = "OK"
+        envelope["result"] = {"message": SUCCESS_MESSAGE} if result is None else result
+    else:
+        envelope["responseCode"] = error.response_code
+        envelope["result"] = {}
+        envelope["error"] = {"code": error.code, "message": error.message, "trace": ""}
+    return envelope

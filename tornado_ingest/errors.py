@@ -1,0 +1,104 @@
+"""The one error hierarchy: every failed request is one of these.
+
+Handlers only ``raise``; ``BaseHandler.write_error`` turns the exception into
+the envelope. Each class carries its HTTP status, the envelope's
+``responseCode`` and the short machine-readable ``error.code`` that also
+appears in the log.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+from tornado.web import HTTPError
+
+
+class IngestError(HTTPError):
+    status_code = 500
+    response_code = "INTERNAL_SERVER_ERROR"
+    code = "INTERNAL_SERVER_ERROR"
+    default_message = "Internal server error"
+
+    def __init__(self, message: Optional[str] = None, headers: Optional[Dict[str, str]] = None):
+        self.message = message or self.default_message
+        self.headers = headers or {}
+        super().__init__(self.status_code, reason=None)
+
+    def __str__(self) -> str:
+        return "%s %s: %s" % (self.status_code, self.code, self.message)
+
+
+class InvalidInput(IngestError):
+    status_code = 400
+    response_code = "BAD_REQUEST"
+    code = "DATA_INGESTION_INVALID_INPUT"
+    default_message = "Invalid request"
+
+
+class DatasetNotFound(IngestError):
+    status_code = 404
+    response_code = "BAD_REQUEST"
+    code = "DATASET_NOT_FOUND"
+    default_message = "Dataset with id not found"
+
+
+class TopicNotFound(IngestError):
+    status_code = 404
+    response_code = "BAD_REQUEST"
+    code = "TOPIC_NOT_FOUND"
+    default_message = "Entry topic is not defined"
+
+
+class RouteNotFound(IngestError):
+    status_code = 404
+    response_code = "NOT_FOUND"
+    code = "ROUTE_NOT_FOUND"
+    default_message = "Route not found"
+
+
+class MethodNotAllowed(IngestError):
+    status_code = 405
+    response_code = "METHOD_NOT_ALLOWED"
+    code = "METHOD_NOT_ALLOWED"
+    default_message = "Method not allowed"
+
+
+class PayloadTooLarge(IngestError):
+    status_code = 413
+    response_code = "PAYLOAD_TOO_LARGE"
+    code = "PAYLOAD_TOO_LARGE"
+    default_message = "Request body is too large"
+
+
+class UnsupportedMediaType(IngestError):
+    status_code = 415
+    response_code = "UNSUPPORTED_MEDIA_TYPE"
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    default_message = "Send the body as JSON with 'Content-Type: application/json'"
+
+
+class ServiceUnavailable(IngestError):
+    status_code = 503
+    response_code = "SERVICE_UNAVAILABLE"
+    code = "SINK_UNAVAILABLE"
+    default_message = "The sink cannot take records right now; retry later"
+
+
+class InternalError(IngestError):
+    """Anything unexpected: the details go to the log, never to the client."""
+
+
+class BadHttpRequest(IngestError):
+    """Tornado's own 400s (a malformed request line, a bad argument)."""
+
+    status_code = 400
+    response_code = "BAD_REQUEST"
+    code = "BAD_REQUEST"
+    default_message = "Bad request"
+
+
+_BY_STATUS = {cls.status_code: cls for cls in (BadHttpRequest, RouteNotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, ServiceUnavailable)}
+
+
+def error_for_status(status_code: int) -> IngestError:
+    """The envelope error for a plain ``HTTPError`` raised by Tornado itself."""
+    return _BY_STATUS.get(status_code, InternalError)()

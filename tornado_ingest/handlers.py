@@ -1,0 +1,172 @@
+"""Thin handlers: they check, raise, and leave the answer to ``write_error``.
+
+Every handler streams its request body (``stream_request_body``), so a body is
+never buffered before its size is known to be allowed: the ingest handler
+keeps up to ``server.max_body_bytes`` and the others discard what they get.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, List, Optional
+
+from tornado.web import RequestHandler, stream_request_body
+
+from sinks.base import DestinationNotFound, SinkUnavailable
+from tornado_ingest.envelope import HEALTH_API_ID, INGEST_API_ID, build_envelope
+from tornado_ingest.errors import (
+    DatasetNotFound,
+    IngestError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RouteNotFound,
+    ServiceUnavailable,
+    TopicNotFound,
+    error_for_status,
+)
+from tornado_ingest.records import make_record
+from tornado_ingest.request import check_content_type, gunzip, is_gzipped, parse_json, request_msgid, validate_request
+
+log = logging.getLogger("tornado_ingest.access")
+
+
+@stream_request_body
+class BaseHandler(RequestHandler):
+    """JSON envelope for every answer; requests counted while in flight."""
+
+    api_id = INGEST_API_ID
+    allowed_methods = ("GET",)
+
+    def initialize(self, context: Any) -> None:
+        self.context = context
+        self.msgid: Optional[str] = None
+        self._counted = False
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+
+    def prepare(self) -> None:
+        self.context.request_started()
+        self._counted = True
+        self.check_request()
+
+    def check_request(self) -> None:
+        """Refuse the request before its body is read (route, method, size)."""
+        if self.request.method not in self.allowed_methods:
+            raise MethodNotAllowed(
+                "%s is not allowed here; use %s" % (self.request.method, " or ".join(self.allowed_methods)),
+                headers={"Allow": ", ".join(self.allowed_methods)},
+            )
+
+    def data_received(self, chunk: bytes) -> None:
+        """Bodies this handler has no use for are dropped as they arrive."""
+
+    def write_envelope(self, envelope: dict) -> None:
+        self.finish(json.dumps(envelope, separators=(",", ":")))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        error = exc if isinstance(exc, IngestError) else error_for_status(status_code)
+        self.set_status(error.status_code)
+        for name, value in error.headers.items():
+            self.set_header(name, value)
+        self.write_envelope(build_envelope(self.api_id, msgid=self.msgid, error=error))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, IngestError) and value.status_code < 500:
+            return  # the client's mistake: the access log has the status
+        if isinstance(value, ServiceUnavailable):
+            log.warning("%s %s: %s (%s)", value.status_code, value.code, value.message, value.__cause__)
+            return
+        super().log_exception(typ, value, tb)
+
+    def on_finish(self) -> None:
+        self._uncount()
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._uncount()
+
+    def _uncount(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.context.request_finished()
+
+
+class IngestHandler(BaseHandler):
+    """``POST /v2/data/in/{dataset_id}``: validate, build the record, hand it to the sink."""
+
+    allowed_methods = ("POST",)
+
+    def check_request(self) -> None:
+        super().check_request()
+        self._limit = self.context.server.max_body_bytes
+        self._chunks: List[bytes] = []
+        self._received = 0
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and int(declared) > self._limit:
+            raise self._too_large()
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._received += len(chunk)
+        if self._received > self._limit:
+            # A chunked body has just outgrown the cap: answer now, drop the rest.
+            self._chunks = []
+            self.send_error(413, exc_info=(PayloadTooLarge, self._too_large(), None))
+            return
+        self._chunks.append(chunk)
+
+    async def post(self, dataset_id: str) -> None:
+        if self._finished:
+            return
+        headers = self.request.headers
+        check_content_type(headers.get("Content-Type"))
+        gzipped = is_gzipped(headers.get("Content-Encoding"))
+        body = b"".join(self._chunks)
+        self._chunks = []
+        if gzipped:
+            body = gunzip(body, self._limit)
+        document = parse_json(body, self.context.server.max_json_depth)
+        self.msgid = request_msgid(document)
+        request = validate_request(document)
+
+        dataset = self.context.datasets.get(dataset_id)
+        if dataset is None:
+            raise DatasetNotFound()
+        if not dataset.entry_topic:
+            raise TopicNotFound()
+        record = make_record(dataset, request["data"], self.msgid)
+        sink = self.context.sinks[dataset.sink]
+        try:
+            await sink.send(dataset.entry_topic, record)
+        except SinkUnavailable as exc:
+            raise ServiceUnavailable(
+                "sink %r cannot take records now: %s" % (sink.name, exc),
+                headers={"Retry-After": str(self.context.server.retry_after)},
+            ) from exc
+        except DestinationNotFound as exc:
+            raise TopicNotFound("Entry topic %r does not exist: %s" % (dataset.entry_topic, exc)) from exc
+        self.write_envelope(build_envelope(INGEST_API_ID, msgid=self.msgid))
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge("body is larger than %d bytes (server.max_body_bytes)" % self._limit)
+
+
+class HealthHandler(BaseHandler):
+    """``GET /health``: each sink's own report; 200 as long as the service runs."""
+
+    api_id = HEALTH_API_ID
+
+    def get(self) -> None:
+        reports = {name: sink.health() for name, sink in self.context.sinks.items()}
+        status = "ok" if all(report.get("state") == "up" for report in reports.values()) else "degraded"
+        self.write_envelope(build_envelope(self.api_id, result={"status": status, "sinks": reports}))
+
+
+class NotFoundHandler(BaseHandler):
+    """Every other path, whatever the method."""
+
+    def check_request(self) -> None:
+        raise RouteNotFound("No route for %s %s" % (self.request.method, self.request.path))

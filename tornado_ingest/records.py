@@ -1,0 +1,74 @@
+"""The downstream record format, built and serialised once per request.
+
+A single event (``data`` is an object) becomes::
+
+    {"event": {...}, "obsrv_meta": M, "dataset": "<id>", "msgid": "<msgid>"}
+
+a batch (``data`` is an array) becomes::
+
+    {"events": [...], "id": "<msgid>", "obsrv_meta": M, "dataset": "<id>", "msgid": "<msgid>"}
+
+where ``events`` and ``id`` are the dataset's ``extraction_key`` and
+``dedup_key``, and ``M`` is the ingestion metadata downstream pipelines expect.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
+
+from sinks.base import Record
+from tornado_ingest.errors import InvalidInput
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tornado_ingest.config import Dataset
+
+
+def obsrv_meta(syncts_ms: int) -> Dict[str, Any]:
+    return {
+        "syncts": syncts_ms,
+        "flags": {},
+        "timespans": {},
+        "error": {},
+        "source": {"connector": "api", "connectorInstance": "api"},
+    }
+
+
+def build_record(dataset: "Dataset", data: Any, msgid: str, syncts_ms: Optional[int] = None) -> Dict[str, Any]:
+    meta = obsrv_meta(int(time.time() * 1000) if syncts_ms is None else syncts_ms)
+    if isinstance(data, list):
+        return {dataset.extraction_key: data, dataset.dedup_key: msgid, "obsrv_meta": meta, "dataset": dataset.id, "msgid": msgid}
+    return {"event": data, "obsrv_meta": meta, "dataset": dataset.id, "msgid": msgid}
+
+
+def encode_record(record: Dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; a value JSON cannot carry is the client's error."""
+    try:
+        return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("data contains a lone surrogate (\\ud800-\\udfff): not valid Unicode") from None
+    except ValueError:
+        raise InvalidInput("data contains a number out of range (JSON has no Infinity or NaN)") from None
+    except RecursionError:
+        raise InvalidInput("data is nested too deep") from None
+
+
+def record_key(record: Dict[str, Any], path: Sequence[str]) -> Optional[bytes]:
+    """The message key at a dotted path of the record; None where there is none."""
+    value: Any = record
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return str(value).encode("utf-8")
+
+
+def make_record(dataset: "Dataset", data: Any, msgid: str) -> Record:
+    """The record a sink receives for one request."""
+    document = build_record(dataset, data, msgid)
+    key = record_key(document, dataset.key_path) if dataset.key_path else None
+    return Record(encode_record(document), dataset=dataset.id, msgid=msgid, key=key)

@@ -1,0 +1,214 @@
+"""From raw request bytes to a validated data-in request, or an ``IngestError``.
+
+The checks run in the contract's order — content type and encoding, then JSON,
+then the request rules — and each failure names what was wrong, so a client
+can fix its request from the message alone.
+"""
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from voluptuous import ALLOW_EXTRA, All, Invalid, Length, MultipleInvalid, Required, Schema
+
+from tornado_ingest.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+
+JSON_MEDIA_TYPE = "application/json"
+GZIP_ENCODINGS = ("gzip", "x-gzip")
+IDENTITY_ENCODINGS = ("", "identity")
+
+
+# -- content type and encoding ------------------------------------------------
+
+def check_content_type(content_type: Optional[str]) -> None:
+    """A missing Content-Type is JSON; a present one must be JSON in UTF-8."""
+    if content_type is None:
+        return
+    media_type, _, parameters = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != JSON_MEDIA_TYPE and not (media_type.endswith("+json") and "/" in media_type):
+        raise UnsupportedMediaType(
+            "Content-Type %r is not JSON: send the body with 'Content-Type: application/json'" % content_type
+        )
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise UnsupportedMediaType("charset %r is not supported: send the body as UTF-8" % value.strip())
+
+
+def is_gzipped(content_encoding: Optional[str]) -> bool:
+    """True for a gzip body, False for identity; anything else is refused."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in GZIP_ENCODINGS:
+        return True
+    if encoding in IDENTITY_ENCODINGS:
+        return False
+    raise UnsupportedMediaType("Content-Encoding %r is not supported: send gzip or identity" % content_encoding)
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress a gzip body (all its members), refusing it once it grows past ``limit``.
+
+    Never more than ``limit + 1`` bytes are inflated, so a zip bomb costs nothing.
+    """
+    parts: List[bytes] = []
+    size = 0
+    remaining = body
+    while True:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            part = inflater.decompress(remaining, limit - size + 1)
+            if not inflater.unconsumed_tail:
+                part += inflater.flush()
+        except zlib.error as exc:
+            raise InvalidInput("body is not valid gzip: %s" % exc) from None
+        size += len(part)
+        if size > limit or inflater.unconsumed_tail:
+            raise PayloadTooLarge("decompressed body is larger than %d bytes" % limit)
+        if not inflater.eof:
+            raise InvalidInput("body is not valid gzip: it ends before the gzip stream does")
+        parts.append(part)
+        remaining = inflater.unused_data
+        if not remaining:
+            return b"".join(parts)
+
+
+# -- JSON ---------------------------------------------------------------------
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError("%s is not valid JSON" % name)
+
+
+def parse_json(body: bytes, max_depth: int) -> Any:
+    """Strict JSON: UTF-8 only, no NaN or Infinity, nested at most ``max_depth``."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("body is not valid UTF-8 (byte %d)" % exc.start) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth) from None
+    except ValueError as exc:
+        raise InvalidInput("body is not valid JSON: %s" % exc) from None
+    if body.count(b"{") + body.count(b"[") > max_depth and _nested_deeper_than(document, max_depth):
+        raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth)
+    return document
+
+
+def _nested_deeper_than(document: Any, max_depth: int) -> bool:
+    if not isinstance(document, (dict, list)):
+        return False
+    stack = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
+# -- the request rules --------------------------------------------------------
+
+def _event_data(value: Any) -> Union[Dict[str, Any], List[Dict[str, Any]]]:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        if not value:
+            raise Invalid("an empty batch: send at least one event")
+        for index, event in enumerate(value):
+            if not isinstance(event, dict):
+                raise Invalid("expected an object, got %s" % json_type(event), path=[index])
+        return value
+    raise Invalid("expected an object or an array of objects, got %s" % json_type(value))
+
+
+def _literal(expected: str):
+    def check(value: Any) -> str:
+        if value != expected:
+            raise Invalid("must be %r" % expected)
+        return value
+
+    return check
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid("expected a string, got %s" % json_type(value))
+    return value
+
+
+REQUEST_SCHEMA = Schema(
+    {
+        Required("id"): _literal("api.data.in"),
+        Required("ver"): _string,
+        Required("ts"): _string,
+        Required("params"): Schema(
+            {Required("msgid"): All(_string, Length(min=1, msg="must not be empty"))}, extra=ALLOW_EXTRA
+        ),
+        Required("data"): _event_data,
+    },
+    extra=ALLOW_EXTRA,
+)
+
+
+_FIELD_ORDER = {"id": 0, "ver": 1, "ts": 2, "params": 3, "data": 4}
+
+
+def validate_request(document: Any) -> Dict[str, Any]:
+    """Check the data-in request rules; the error message names each bad field."""
+    if not isinstance(document, dict):
+        raise InvalidInput("body must be a JSON object, got %s" % json_type(document))
+    try:
+        return REQUEST_SCHEMA(document)
+    except MultipleInvalid as exc:
+        problems = sorted(exc.errors, key=lambda error: _FIELD_ORDER.get(str(error.path[0]) if error.path else "", 9))
+        raise InvalidInput("; ".join(_describe(error) for error in problems)) from None
+
+
+def _describe(error: Invalid) -> str:
+    message = error.error_message
+    if message == "required key not provided":
+        message = "is required"
+    elif message.startswith(("expected dict", "expected a dictionary")):
+        message = "expected an object"
+    return "%s: %s" % (field_path(error.path), message)
+
+
+def field_path(path: Sequence[Any]) -> str:
+    """``['params', 'msgid']`` -> ``params.msgid``; ``['data', 3]`` -> ``data[3]``."""
+    text = ""
+    for part in path:
+        part = getattr(part, "schema", part)
+        text += "[%d]" % part if isinstance(part, int) else ("." if text else "") + str(part)
+    return text or "body"
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def request_msgid(document: Any) -> Optional[str]:
+    """The request's ``params.msgid`` when it has a usable one (echoed even on errors)."""
+    if isinstance(document, dict):
+        params = document.get("params")
+        if isinstance(params, dict):
+            msgid = params.get("msgid")
+            if isinstance(msgid, str) and msgid:
+                return msgid
+    return None

@@ -1,0 +1,66 @@
+"""Run the service: start the sinks, serve, and drain cleanly on SIGTERM or SIGINT."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Callable, List, Optional
+
+import tornado.httpserver
+import tornado.netutil
+
+from tornado_ingest.app import IngestApplication, make_app
+from tornado_ingest.config import Config
+
+log = logging.getLogger(__name__)
+
+# The handlers enforce server.max_body_bytes themselves, with an enveloped 413;
+# Tornado's own limit would answer a bare 400 and drop the connection first.
+UNLIMITED_BODY = 1 << 62
+
+
+async def serve(config: Config, on_listening: Optional[Callable[[List[int]], None]] = None) -> int:
+    """Serve until a stop signal, then drain; the exit status is the return value."""
+    app = make_app(config)
+    try:
+        sockets = tornado.netutil.bind_sockets(config.server.port, config.server.address)
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", config.server.address, config.server.port, exc.strerror or exc)
+        return 1
+    await app.start()
+    server = tornado.httpserver.HTTPServer(app, max_body_size=UNLIMITED_BODY, decompress_request=False)
+    server.add_sockets(sockets)
+    ports = sorted({sock.getsockname()[1] for sock in sockets})
+    log.info("listening on %s port %s (config: %s)", config.server.address, ", ".join(map(str, ports)), config.source)
+    if on_listening is not None:
+        on_listening(ports)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _stop_on_signal, signum, stopping)
+    try:
+        await stopping.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    await drain(app, server, config.server.drain_timeout)
+    return 0
+
+
+def _stop_on_signal(signum: int, stopping: asyncio.Event) -> None:
+    log.info("%s received: stopping", signal.Signals(signum).name)
+    stopping.set()
+
+
+async def drain(app: IngestApplication, server: tornado.httpserver.HTTPServer, timeout: float) -> None:
+    """Stop accepting, let requests in flight finish (up to ``timeout``), close the sinks."""
+    server.stop()
+    inflight = app.context.inflight
+    if not await app.context.wait_idle(timeout):
+        log.warning("drain timeout (%ss): %d requests still in flight are cut off", timeout, app.context.inflight)
+    elif inflight:
+        log.info("drained %d requests in flight", inflight)
+    await server.close_all_connections()
+    await app.close()
+    log.info("sinks closed; bye")
