@@ -52,10 +52,10 @@ SERVER_SCHEMA = Schema(
 DATASET_SCHEMA = Schema(
     {
         Required("sink"): _non_empty,
-        Opt("entry_topic", default=None): AnyOf(None, _non_empty),
+        Opt("entry_topic", default=None): AnyOf(None, _non_empty, msg="expected a non-empty string"),
         Opt("extraction_key", default="events"): _non_empty,
         Opt("dedup_key", default="id"): _non_empty,
-        Opt("key", default=None): AnyOf(None, Match(r"^[^.]+(\.[^.]+)*$", msg="expected a dotted path such as event.did")),
+        Opt("key", default=None): AnyOf(None, Match(r"^[^.]+(\.[^.]+)*$"), msg="expected a dotted path such as event.did"),
     }
 )
 

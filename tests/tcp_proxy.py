@@ -1,0 +1,104 @@
+"""A small TCP proxy for tests: put it between the service and a broker, then cut and restore.
+
+``cut()`` drops every live connection and refuses new ones; ``restore()``
+listens again on the same port. It runs in its own threads, so it behaves like
+a remote network path whatever the test's event loop is doing.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+from typing import List, Optional, Tuple
+
+
+class TcpProxy:
+    def __init__(self, target: Tuple[str, int], host: str = "127.0.0.1", port: int = 0):
+        self.target = target
+        self.host = host
+        self.port = port
+        self._listener: Optional[socket.socket] = None
+        self._connections: List[socket.socket] = []
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        return "%s:%d" % (self.host, self.port)
+
+    def start(self) -> "TcpProxy":
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True, name="proxy-accept").start()
+        return self
+
+    def cut(self) -> None:
+        """Drop every connection and stop accepting: the broker looks gone."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            _close(listener)
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            _close(conn)
+
+    def restore(self) -> None:
+        """Accept again, on the same port."""
+        if self._listener is None:
+            self.start()
+
+    close = cut
+
+    def __enter__(self) -> "TcpProxy":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                if self._listener is not listener:
+                    _close(client)
+                    _close(upstream)
+                    return
+                self._connections += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(source, sink), daemon=True, name="proxy-pump").start()
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        _close(source)
+        _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass

@@ -1,0 +1,199 @@
+"""The command line: check-config, serving the embedded default, and a clean SIGTERM."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import IN_CI, REFERENCE_REQUEST
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def command(*args):
+    return [sys.executable, "-m", "tornado_ingest", *args]
+
+
+def environment():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    for name in ("PORT", "ADDRESS", "INGEST_DATA_DIR"):
+        env.pop(name, None)
+    return env
+
+
+def run(*args, cwd=None):
+    return subprocess.run(command(*args), cwd=cwd, env=environment(), capture_output=True, text=True, timeout=30)
+
+
+class Service:
+    """The service in a child process, its log read line by line."""
+
+    def __init__(self, args, cwd, argv=None):
+        self.process = subprocess.Popen(
+            argv or command(*args), cwd=cwd, env=environment(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
+        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.log = []
+        threading.Thread(target=self._read, daemon=True).start()
+        match = self.wait_for(r"listening on \S+ port (\d+)")
+        self.port = int(match.group(1))
+
+    def _read(self):
+        for line in self.process.stderr:
+            self.lines.put(line)
+
+    def wait_for(self, pattern, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.log.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError("no %r in the log:\n%s" % (pattern, "".join(self.log)))
+
+    def post(self, path, body, headers=None):
+        request = urllib.request.Request(
+            "http://127.0.0.1:%d%s" % (self.port, path),
+            data=json.dumps(body).encode(),
+            headers=headers or {"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def stop(self, timeout=15.0):
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def service_factory(tmp_path):
+    started = []
+
+    def start(*args, argv=None):
+        service = Service(args, cwd=str(tmp_path), argv=argv)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.kill()
+
+
+def test_embedded_default_answers_the_reference_example(service_factory, tmp_path):
+    service = service_factory("--port", "0", "--address", "127.0.0.1")
+    status, envelope = service.post("/v2/data/in/example", REFERENCE_REQUEST)
+    assert status == 200
+    assert envelope["params"]["status"] == "SUCCESS"
+    assert envelope["params"]["msgid"] == REFERENCE_REQUEST["params"]["msgid"]
+    assert envelope["result"] == {"message": "Data ingested successfully"}
+    record = json.loads((tmp_path / "data" / "example.jsonl").read_text())
+    assert record["event"] == REFERENCE_REQUEST["data"]
+    assert service.stop() == 0
+    service.wait_for("sinks closed")
+
+
+def test_console_script(service_factory, tmp_path):
+    script = shutil.which("tornado-ingest")
+    if script is None:
+        if IN_CI:
+            pytest.fail("the tornado-ingest console script is not installed")
+        pytest.skip("tornado-ingest is not installed here (pip install .)")
+    service = service_factory(argv=[script, "--port", "0", "--address", "127.0.0.1"])
+    assert service.post("/v2/data/in/example", REFERENCE_REQUEST)[0] == 200
+    assert service.stop() == 0
+
+
+def test_sigterm_lets_requests_in_flight_finish(service_factory, tmp_path):
+    config = tmp_path / "slow.yaml"
+    config.write_text(
+        "server: {drain_timeout: 10}\n"
+        "sinks: {slow: {type: memory, delay: 1.5}}\n"
+        "datasets: {example: {sink: slow, entry_topic: example}}\n"
+    )
+    service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
+    outcome = {}
+    sender = threading.Thread(target=lambda: outcome.update(result=service.post("/v2/data/in/example", REFERENCE_REQUEST)))
+    sender.start()
+    time.sleep(0.5)  # the request is now waiting on the slow sink
+    service.process.send_signal(signal.SIGTERM)
+    sender.join(10)
+    assert outcome["result"][0] == 200
+    assert service.process.wait(15) == 0
+    service.wait_for("drained 1 requests in flight")
+
+
+def test_flags_override_the_config_file(service_factory, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("server: {port: 1, address: 10.255.255.1}\nsinks: {m: {type: memory}}\ndatasets: {example: {sink: m, entry_topic: e}}\n")
+    service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
+    assert service.post("/v2/data/in/example", REFERENCE_REQUEST)[0] == 200
+    assert service.stop() == 0
+
+
+def test_check_config_accepts_a_good_file(tmp_path):
+    result = run("check-config", os.path.join(ROOT, "conf", "datasets.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("sinks: {a: {type: rabit}}\ndatasets: {}\n", "sinks.a.type: no sink type named 'rabit' (did you mean 'rabbitmq'?)"),
+        ("sinks: {a: {type: memory}}\ndatasets: {x: {sink: b, entry_topic: t}}\n", "datasets.x.sink: no sink named 'b'"),
+        ("sinks: {a: {type: file, directory: d}}\ndatasets: {x: {sink: a, entry_topic: ../up}}\n", "datasets.x.entry_topic:"),
+        ("sinks: [unclosed\n", "broken YAML"),
+        ("sinks:\n  a: {type: memory, path: \"${NOT_SET_ANYWHERE}\"}\ndatasets: {}\n", "sinks.a.path: environment variable NOT_SET_ANYWHERE is not set"),
+    ],
+)
+def test_bad_config_is_one_line_and_a_nonzero_exit(tmp_path, text, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    for args in (("check-config", str(path)), ("--config", str(path), "--port", "0")):
+        result = run(*args)
+        assert result.returncode == 2
+        assert expected in result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_missing_config_file(tmp_path):
+    result = run("check-config", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2 and "cannot read config" in result.stderr
+
+
+def test_port_in_use_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        result = run("--port", str(taken.getsockname()[1]), "--address", "127.0.0.1", cwd=str(tmp_path))
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1" in result.stderr and "Traceback" not in result.stderr

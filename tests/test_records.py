@@ -1,0 +1,54 @@
+"""The record builder and the message key."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tornado_ingest.config import Dataset
+from tornado_ingest.errors import InvalidInput
+from tornado_ingest.records import build_record, encode_record, make_record, record_key
+
+DATASET = Dataset(id="ds", sink="s", entry_topic="t", key_path=("event", "did"))
+
+
+def test_single_event_record():
+    assert build_record(DATASET, {"a": 1}, "m", syncts_ms=123) == {
+        "event": {"a": 1},
+        "obsrv_meta": {"syncts": 123, "flags": {}, "timespans": {}, "error": {}, "source": {"connector": "api", "connectorInstance": "api"}},
+        "dataset": "ds",
+        "msgid": "m",
+    }
+
+
+def test_batch_record_uses_the_dataset_key_names():
+    dataset = Dataset(id="ds", sink="s", extraction_key="items", dedup_key="bid")
+    record = build_record(dataset, [{"a": 1}], "m", syncts_ms=1)
+    assert list(record) == ["items", "bid", "obsrv_meta", "dataset", "msgid"]
+    assert record["items"] == [{"a": 1}] and record["bid"] == "m"
+
+
+def test_encoding_is_compact_utf8():
+    assert encode_record({"a": "é", "b": [1]}) == '{"a":"é","b":[1]}'.encode()
+
+
+@pytest.mark.parametrize("value, mentions", [({"x": "\ud800"}, "lone surrogate"), ({"x": float("inf")}, "out of range"), ({"x": float("nan")}, "out of range")])
+def test_values_json_cannot_carry_are_invalid_input(value, mentions):
+    with pytest.raises(InvalidInput, match=mentions):
+        encode_record(value)
+
+
+@pytest.mark.parametrize(
+    "event, key",
+    [({"did": "abc"}, b"abc"), ({"did": 42}, b"42"), ({"did": True}, b"true"), ({"did": None}, None), ({"did": {"x": 1}}, None), ({}, None)],
+)
+def test_record_key(event, key):
+    assert record_key({"event": event}, ("event", "did")) == key
+
+
+def test_make_record_carries_key_and_headers():
+    record = make_record(DATASET, {"did": "d1"}, "m1")
+    assert json.loads(record.value)["event"] == {"did": "d1"}
+    assert record.key == b"d1"
+    assert record.headers == [("dataset", b"ds"), ("msgid", b"m1")]
+    assert make_record(DATASET, [{"did": "d1"}], "m2").key is None

@@ -1,0 +1,69 @@
+"""Body decoding and the request rules, below the HTTP layer."""
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from tornado_ingest.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from tornado_ingest.request import check_content_type, field_path, gunzip, is_gzipped, parse_json, request_msgid, validate_request
+
+
+def test_gunzip_reads_every_member():
+    assert gunzip(gzip.compress(b'{"a":') + gzip.compress(b"1}"), 100) == b'{"a":1}'
+
+
+def test_gunzip_stops_at_the_limit():
+    with pytest.raises(PayloadTooLarge):
+        gunzip(gzip.compress(b"x" * 101), 100)
+    assert gunzip(gzip.compress(b"x" * 100), 100) == b"x" * 100
+
+
+@pytest.mark.parametrize("body", [b"", b"not gzip", gzip.compress(b"{}")[:-5]])
+def test_gunzip_refuses_broken_streams(body):
+    with pytest.raises(InvalidInput, match="not valid gzip"):
+        gunzip(body, 100)
+
+
+@pytest.mark.parametrize("value, gzipped", [(None, False), ("identity", False), ("gzip", True), ("GZIP", True), ("x-gzip", True)])
+def test_encodings(value, gzipped):
+    assert is_gzipped(value) is gzipped
+
+
+def test_charset_must_be_utf8():
+    check_content_type('application/json; charset="UTF-8"')
+    with pytest.raises(UnsupportedMediaType, match="charset"):
+        check_content_type("application/json; charset=utf-16")
+
+
+def test_depth_limit_is_exact():
+    ten_deep: list = []
+    for _ in range(9):
+        ten_deep = [ten_deep]
+    assert parse_json(b"[" * 10 + b"]" * 10, max_depth=10) == ten_deep
+    with pytest.raises(InvalidInput, match="nested too deep"):
+        parse_json(b"[" * 11 + b"]" * 11, max_depth=10)
+
+
+def test_a_utf8_bom_is_tolerated():
+    assert parse_json(b"\xef\xbb\xbf{}", 10) == {}
+
+
+def test_msgid_is_found_only_when_usable():
+    assert request_msgid({"params": {"msgid": "m"}}) == "m"
+    assert request_msgid({"params": {"msgid": ""}}) is None
+    assert request_msgid({"params": "x"}) is None
+    assert request_msgid([]) is None
+
+
+def test_several_problems_are_reported_in_field_order():
+    with pytest.raises(InvalidInput) as caught:
+        validate_request({"data": 1, "ver": 1})
+    message = caught.value.message
+    assert message.index("id:") < message.index("ver:") < message.index("ts:") < message.index("params:") < message.index("data:")
+
+
+def test_field_path():
+    assert field_path(["params", "msgid"]) == "params.msgid"
+    assert field_path(["data", 3, "x"]) == "data[3].x"
+    assert field_path([]) == "body"
