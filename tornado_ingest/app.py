@@ -7,23 +7,57 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import tornado.web
 
-from sinks.base import Sink
-from tornado_ingest.config import Config
-from tornado_ingest.handlers import HealthHandler, IngestHandler, NotFoundHandler
+from sinks.base import DestinationNotFound, Record, Sink, SinkUnavailable
+from tornado_ingest.config import Config, Dataset
+from tornado_ingest.errors import ServiceUnavailable, TooManyRequests, TopicNotFound
+from tornado_ingest.handlers import HealthHandler, IngestHandler, NotFoundHandler, ReadyHandler
 
 log = logging.getLogger(__name__)
 
 
 class Context:
-    """What the handlers share: settings, datasets, sinks and the in-flight count."""
+    """What the handlers share: settings, datasets, sinks, keys, and what is in flight.
+
+    ``dispatch`` is the one place a record meets its sink: the per-sink bound on
+    records in flight (429 past it) and the translation of sink failures into
+    the contract's answers (503, 404) live here and nowhere else.
+    """
 
     def __init__(self, config: Config, sinks: Dict[str, Sink]):
         self.config = config
         self.server = config.server
         self.datasets = config.datasets
+        self.keys = config.keys
         self.sinks = sinks
         self.inflight = 0
+        self.draining = False
+        self.records_in_flight = {name: 0 for name in sinks}
+        self.max_inflight = {name: spec.max_inflight for name, spec in config.sinks.items()}
+        self._retry_after = {"Retry-After": str(config.server.retry_after)}
         self._idle: Optional[asyncio.Event] = None
+
+    async def dispatch(self, dataset: Dataset, record: Record) -> None:
+        """Hand one record to the dataset's sink; return once the sink has it."""
+        name = dataset.sink
+        in_flight = self.records_in_flight[name]
+        if in_flight >= self.max_inflight.get(name, in_flight + 1):
+            raise TooManyRequests(
+                "sink %r has %d records in flight (max_inflight); retry later" % (name, in_flight), headers=dict(self._retry_after)
+            )
+        self.records_in_flight[name] = in_flight + 1
+        sink = self.sinks[name]
+        try:
+            await sink.send(dataset.entry_topic, record)
+        except SinkUnavailable as exc:
+            raise ServiceUnavailable("sink %r cannot take records now: %s" % (name, exc), headers=dict(self._retry_after)) from exc
+        except DestinationNotFound as exc:
+            raise TopicNotFound("Entry topic %r does not exist: %s" % (dataset.entry_topic, exc)) from exc
+        finally:
+            self.records_in_flight[name] -= 1
+
+    def sinks_down(self) -> List[str]:
+        """The sinks some dataset needs that say they are down."""
+        return [name for name in self.config.needed_sinks() if not self.sinks[name].is_up]
 
     def request_started(self) -> None:
         self.inflight += 1
@@ -57,6 +91,7 @@ def get_handlers(context: Context) -> List[Tuple[str, Any, Dict[str, Any]]]:
     return [
         (r"/v2/data/in/([^/]+)", IngestHandler, kwargs),
         (r"/health", HealthHandler, kwargs),
+        (r"/ready", ReadyHandler, kwargs),
     ]
 
 
@@ -80,6 +115,10 @@ class IngestApplication(tornado.web.Application):
         for sink in self.sinks.values():
             await sink.start()
             log.info("sink %r started: %s", sink.name, sink.health())
+        if self.context.keys.enabled:
+            log.info("API keys required on the ingest endpoint (%d keys)", len(self.context.keys.keys))
+        else:
+            log.warning("no API keys configured: anyone who can reach the ingest endpoint may write to every dataset")
 
     async def close(self) -> None:
         for sink in self.sinks.values():

@@ -2,6 +2,7 @@
 
     tornado-ingest [--config PATH] [--port N] [--address A] [--log-level L]
     tornado-ingest check-config PATH
+    tornado-ingest hash-key [--new]
 
 With no ``--config`` the packaged default serves dataset ``example`` into
 ``./data/example.jsonl``. Flags override the config file.
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = commands.add_parser("check-config", help="check a config file and exit (0 when it is good)")
     check.add_argument("path", metavar="PATH")
+    hashing = commands.add_parser("hash-key", help="print the SHA-256 digest of an API key, for auth.keys[].sha256")
+    hashing.add_argument("--new", action="store_true", help="make a new random key and print it with its digest")
     return parser
 
 
@@ -39,6 +42,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "check-config":
         return check_config(args.path)
+    if args.command == "hash-key":
+        return print_key_hash(args.new)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -55,6 +60,27 @@ def check_config(path: str) -> int:
     except ConfigError as exc:
         return _config_error(path, exc)
     print("%s: OK (%d sinks, %d datasets)" % (path, len(config.sinks), len(config.datasets)))
+    return 0
+
+
+def print_key_hash(make_new: bool) -> int:
+    """Hash a key read from the terminal (not echoed) or stdin; or make a new one."""
+    from tornado_ingest.auth import hash_key, new_key
+
+    if make_new:
+        key = new_key()
+        print("key:    %s\nsha256: %s" % (key, hash_key(key)))
+        return 0
+    if sys.stdin.isatty():
+        import getpass
+
+        key = getpass.getpass("API key: ")
+    else:
+        key = sys.stdin.readline().rstrip("\r\n")
+    if not key:
+        print("%s: hash-key: no key given" % PROG, file=sys.stderr)
+        return 1
+    print(hash_key(key))
     return 0
 
 

@@ -19,6 +19,7 @@ from voluptuous import All, Any as AnyOf, Coerce, Invalid, Length, Match, Multip
 
 import sinks
 from sinks.base import Sink
+from tornado_ingest.auth import ApiKey, KeyRing, hash_key
 from tornado_ingest.request import field_path
 
 DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default.yaml")
@@ -46,8 +47,32 @@ SERVER_SCHEMA = Schema(
         Opt("max_json_depth", default=100): All(Coerce(int), Range(min=2, max=500), msg="expected a depth from 2 to 500"),
         Opt("retry_after", default=5): All(Coerce(int), Range(min=0), msg="expected a whole number of seconds"),
         Opt("drain_timeout", default=30.0): _seconds,
+        Opt("max_batch_events", default=10_000): All(Coerce(int), Range(min=1), msg="expected a positive number of events"),
+        Opt("idle_timeout", default=60.0): _seconds,
+        Opt("body_timeout", default=60.0): _seconds,
     }
 )
+
+DEFAULT_MAX_INFLIGHT = 1000
+
+# Options every sink has, whatever its type; the rest go to the sink's OPTIONS.
+COMMON_SINK_SCHEMA = Schema(
+    {Opt("max_inflight", default=DEFAULT_MAX_INFLIGHT): All(Coerce(int), Range(min=1), msg="expected a positive number of records")},
+    extra=True,
+)
+
+_sha256_hex = Match(r"^[0-9a-fA-F]{64}$", msg="expected the 64 hex digits of a SHA-256 digest (tornado-ingest hash-key)")
+
+API_KEY_SCHEMA = Schema(
+    {
+        Required("name"): _non_empty,
+        Opt("sha256"): _sha256_hex,
+        Opt("env"): Match(r"^[A-Za-z_][A-Za-z0-9_]*$", msg="expected an environment variable name"),
+        Opt("datasets", default="*"): AnyOf("*", [_non_empty], msg="expected '*' or a list of dataset ids"),
+    }
+)
+
+AUTH_SCHEMA = Schema({Opt("keys", default=[]): [API_KEY_SCHEMA]})
 
 DATASET_SCHEMA = Schema(
     {
@@ -66,6 +91,7 @@ DOCUMENT_SCHEMA = Schema(
         Opt("server", default={}): AnyOf(None, dict, msg="expected a mapping"),
         Required("sinks"): Schema({str: SINK_ENTRY_SCHEMA}),
         Required("datasets"): Schema({str: DATASET_SCHEMA}),
+        Opt("auth", default=None): AnyOf(None, dict, msg="expected a mapping"),
     }
 )
 
@@ -80,6 +106,9 @@ class ServerSettings:
     max_json_depth: int = 100
     retry_after: int = 5
     drain_timeout: float = 30.0
+    max_batch_events: int = 10_000
+    idle_timeout: float = 60.0
+    body_timeout: float = 60.0
 
 
 @dataclass
@@ -88,6 +117,7 @@ class SinkSpec:
     type: str
     cls: Type[Sink]
     options: Dict[str, Any]
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
 
     def build(self) -> Sink:
         return self.cls(self.name, self.options)
@@ -109,7 +139,12 @@ class Config:
     server: ServerSettings
     sinks: Dict[str, SinkSpec]
     datasets: Dict[str, Dataset]
+    keys: KeyRing = field(default_factory=lambda: KeyRing([]))
     source: str = "<memory>"
+
+    def needed_sinks(self) -> List[str]:
+        """The sinks some routable dataset writes to: readiness waits on these."""
+        return sorted({dataset.sink for dataset in self.datasets.values() if dataset.entry_topic})
 
 
 # -- loading ------------------------------------------------------------------
@@ -149,7 +184,8 @@ def parse_config(document: Any, source: str = "<memory>") -> Config:
     if not sink_specs:
         raise ConfigError("sinks", "define at least one sink")
     datasets = {dataset_id: _dataset(dataset_id, entry, sink_specs) for dataset_id, entry in checked["datasets"].items()}
-    return Config(server=server, sinks=sink_specs, datasets=datasets, source=source)
+    keys = _key_ring(_validate(AUTH_SCHEMA, checked["auth"] or {}, ["auth"]), datasets)
+    return Config(server=server, sinks=sink_specs, datasets=datasets, keys=keys, source=source)
 
 
 def _sink_spec(name: str, entry: Dict[str, Any]) -> SinkSpec:
@@ -158,8 +194,35 @@ def _sink_spec(name: str, entry: Dict[str, Any]) -> SinkSpec:
         cls = sinks.resolve_sink(entry["type"])
     except sinks.UnknownSinkType as exc:
         raise ConfigError(field_path(path + ["type"]), str(exc)) from None
-    options = {key: value for key, value in entry.items() if key != "type"}
-    return SinkSpec(name=name, type=entry["type"], cls=cls, options=_validate(cls.OPTIONS, options, path))
+    common = _validate(COMMON_SINK_SCHEMA, entry, path)
+    options = {key: value for key, value in entry.items() if key not in ("type", "max_inflight")}
+    return SinkSpec(
+        name=name, type=entry["type"], cls=cls, options=_validate(cls.OPTIONS, options, path), max_inflight=common["max_inflight"]
+    )
+
+
+def _key_ring(auth: Dict[str, Any], datasets: Dict[str, Dataset]) -> KeyRing:
+    keys = []
+    for index, entry in enumerate(auth["keys"]):
+        path = ["auth", "keys", index]
+        if ("sha256" in entry) == ("env" in entry):
+            raise ConfigError(field_path(path), "give exactly one of 'sha256' (the key's digest) or 'env' (a variable holding the key)")
+        if entry["name"] in {key.name for key in keys}:
+            raise ConfigError(field_path(path + ["name"]), "another key is named %r" % entry["name"])
+        digest = entry.get("sha256")
+        if digest is None:
+            secret = os.environ.get(entry["env"])
+            if not secret:
+                raise ConfigError(field_path(path + ["env"]), "environment variable %s is not set" % entry["env"])
+            digest = hash_key(secret)
+        allowed = None
+        if entry["datasets"] != "*":
+            for dataset_id in entry["datasets"]:
+                if dataset_id not in datasets:
+                    raise ConfigError(field_path(path + ["datasets"]), "no dataset named %r%s" % (dataset_id, _did_you_mean(dataset_id, datasets)))
+            allowed = frozenset(entry["datasets"])
+        keys.append(ApiKey(entry["name"], digest.lower(), allowed))
+    return KeyRing(keys)
 
 
 def _dataset(dataset_id: str, entry: Dict[str, Any], sink_specs: Dict[str, SinkSpec]) -> Dataset:
@@ -210,6 +273,9 @@ def _keys_at(schema: Schema, path: Sequence[Any]) -> List[str]:
     node: Any = schema.schema
     for part in path:
         node = getattr(node, "schema", node)
+        if isinstance(node, list) and isinstance(part, int) and node:
+            node = node[0]
+            continue
         if not isinstance(node, dict):
             return []
         node = next((sub for key, sub in node.items() if getattr(key, "schema", key) in (part, str)), None)

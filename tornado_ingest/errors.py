@@ -55,6 +55,20 @@ class RouteNotFound(IngestError):
     default_message = "Route not found"
 
 
+class Unauthorized(IngestError):
+    status_code = 401
+    response_code = "UNAUTHORIZED"
+    code = "UNAUTHORIZED"
+    default_message = "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+
+
+class Forbidden(IngestError):
+    status_code = 403
+    response_code = "FORBIDDEN"
+    code = "FORBIDDEN"
+    default_message = "This API key may not write to this dataset"
+
+
 class MethodNotAllowed(IngestError):
     status_code = 405
     response_code = "METHOD_NOT_ALLOWED"
@@ -74,6 +88,13 @@ class UnsupportedMediaType(IngestError):
     response_code = "UNSUPPORTED_MEDIA_TYPE"
     code = "UNSUPPORTED_MEDIA_TYPE"
     default_message = "Send the body as JSON with 'Content-Type: application/json'"
+
+
+class TooManyRequests(IngestError):
+    status_code = 429
+    response_code = "TOO_MANY_REQUESTS"
+    code = "TOO_MANY_REQUESTS"
+    default_message = "Too many records in flight to this sink; retry later"
 
 
 class ServiceUnavailable(IngestError):
@@ -96,7 +117,19 @@ class BadHttpRequest(IngestError):
     default_message = "Bad request"
 
 
-_BY_STATUS = {cls.status_code: cls for cls in (BadHttpRequest, RouteNotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, ServiceUnavailable)}
+class NotReady(IngestError):
+    """``/ready`` while a needed sink is down or the service is draining."""
+
+    status_code = 503
+    response_code = "SERVICE_UNAVAILABLE"
+    code = "NOT_READY"
+    default_message = "Not ready"
+
+
+_BY_STATUS = {
+    cls.status_code: cls
+    for cls in (BadHttpRequest, Unauthorized, Forbidden, RouteNotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, TooManyRequests, ServiceUnavailable)
+}
 
 
 def error_for_status(status_code: int) -> IngestError:

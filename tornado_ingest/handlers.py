@@ -12,12 +12,12 @@ from typing import Any, List, Optional
 
 from tornado.web import RequestHandler, stream_request_body
 
-from sinks.base import DestinationNotFound, SinkUnavailable
-from tornado_ingest.envelope import HEALTH_API_ID, INGEST_API_ID, build_envelope
+from tornado_ingest.envelope import HEALTH_API_ID, INGEST_API_ID, READY_API_ID, build_envelope
 from tornado_ingest.errors import (
     DatasetNotFound,
     IngestError,
     MethodNotAllowed,
+    NotReady,
     PayloadTooLarge,
     RouteNotFound,
     ServiceUnavailable,
@@ -73,8 +73,8 @@ class BaseHandler(RequestHandler):
         self.write_envelope(build_envelope(self.api_id, msgid=self.msgid, error=error))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, IngestError) and value.status_code < 500:
-            return  # the client's mistake: the access log has the status
+        if isinstance(value, IngestError) and (value.status_code < 500 or isinstance(value, NotReady)):
+            return  # the client's mistake, or a readiness probe: the access log has the status
         if isinstance(value, ServiceUnavailable):
             log.warning("%s %s: %s (%s)", value.status_code, value.code, value.message, value.__cause__)
             return
@@ -100,6 +100,7 @@ class IngestHandler(BaseHandler):
 
     def check_request(self) -> None:
         super().check_request()
+        self.context.keys.authorize(self.request.headers, self.path_args[0])
         self._limit = self.context.server.max_body_bytes
         self._chunks: List[bytes] = []
         self._received = 0
@@ -130,24 +131,18 @@ class IngestHandler(BaseHandler):
             body = gunzip(body, self._limit)
         document = parse_json(body, self.context.server.max_json_depth)
         self.msgid = request_msgid(document)
-        request = validate_request(document)
+        data = validate_request(document)["data"]
+        if isinstance(data, list) and len(data) > self.context.server.max_batch_events:
+            raise PayloadTooLarge(
+                "a batch of %d events is over server.max_batch_events (%d)" % (len(data), self.context.server.max_batch_events)
+            )
 
         dataset = self.context.datasets.get(dataset_id)
         if dataset is None:
             raise DatasetNotFound()
         if not dataset.entry_topic:
             raise TopicNotFound()
-        record = make_record(dataset, request["data"], self.msgid)
-        sink = self.context.sinks[dataset.sink]
-        try:
-            await sink.send(dataset.entry_topic, record)
-        except SinkUnavailable as exc:
-            raise ServiceUnavailable(
-                "sink %r cannot take records now: %s" % (sink.name, exc),
-                headers={"Retry-After": str(self.context.server.retry_after)},
-            ) from exc
-        except DestinationNotFound as exc:
-            raise TopicNotFound("Entry topic %r does not exist: %s" % (dataset.entry_topic, exc)) from exc
+        await self.context.dispatch(dataset, make_record(dataset, data, self.msgid))
         self.write_envelope(build_envelope(INGEST_API_ID, msgid=self.msgid))
 
     def _too_large(self) -> PayloadTooLarge:
@@ -163,6 +158,20 @@ class HealthHandler(BaseHandler):
         reports = {name: sink.health() for name, sink in self.context.sinks.items()}
         status = "ok" if all(report.get("state") == "up" for report in reports.values()) else "degraded"
         self.write_envelope(build_envelope(self.api_id, result={"status": status, "sinks": reports}))
+
+
+class ReadyHandler(BaseHandler):
+    """``GET /ready``: 503 while a sink some dataset needs is down, or while draining."""
+
+    api_id = READY_API_ID
+
+    def get(self) -> None:
+        if self.context.draining:
+            raise NotReady("draining: the service is shutting down")
+        down = self.context.sinks_down()
+        if down:
+            raise NotReady("sinks down: %s" % ", ".join(down))
+        self.write_envelope(build_envelope(self.api_id, result={"status": "ready"}))
 
 
 class NotFoundHandler(BaseHandler):

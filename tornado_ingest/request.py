@@ -80,8 +80,17 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError("%s is not valid JSON" % name)
 
 
+def _object_without_duplicates(pairs: List[Any]) -> Dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError("duplicate key %r in an object" % duplicate)
+    return document
+
+
 def parse_json(body: bytes, max_depth: int) -> Any:
-    """Strict JSON: UTF-8 only, no NaN or Infinity, nested at most ``max_depth``."""
+    """Strict JSON: UTF-8 only, no NaN or Infinity, no duplicate keys, nested at most ``max_depth``."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -89,7 +98,7 @@ def parse_json(body: bytes, max_depth: int) -> Any:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        document = json.loads(text, parse_constant=_refuse_constant)
+        document = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_object_without_duplicates)
     except RecursionError:
         raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth) from None
     except ValueError as exc:

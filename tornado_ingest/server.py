@@ -28,7 +28,13 @@ async def serve(config: Config, on_listening: Optional[Callable[[List[int]], Non
         log.error("cannot listen on %s:%s: %s", config.server.address, config.server.port, exc.strerror or exc)
         return 1
     await app.start()
-    server = tornado.httpserver.HTTPServer(app, max_body_size=UNLIMITED_BODY, decompress_request=False)
+    server = tornado.httpserver.HTTPServer(
+        app,
+        max_body_size=UNLIMITED_BODY,
+        decompress_request=False,
+        idle_connection_timeout=config.server.idle_timeout,  # also bounds the wait for a request's head
+        body_timeout=config.server.body_timeout,
+    )
     server.add_sockets(sockets)
     ports = sorted({sock.getsockname()[1] for sock in sockets})
     log.info("listening on %s port %s (config: %s)", config.server.address, ", ".join(map(str, ports)), config.source)
@@ -55,6 +61,7 @@ def _stop_on_signal(signum: int, stopping: asyncio.Event) -> None:
 
 async def drain(app: IngestApplication, server: tornado.httpserver.HTTPServer, timeout: float) -> None:
     """Stop accepting, let requests in flight finish (up to ``timeout``), close the sinks."""
+    app.context.draining = True  # /ready answers 503 from now on
     server.stop()
     inflight = app.context.inflight
     if not await app.context.wait_idle(timeout):

@@ -1,0 +1,211 @@
+"""Hostile input: always a 4xx envelope, never a 5xx, and the next good request still works."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import body_of, envelope_of, ingest_request
+from tornado_ingest.config import Dataset
+from tornado_ingest.errors import InvalidInput
+from tornado_ingest.records import make_record
+from tornado_ingest.request import parse_json, validate_request
+
+GOOD = body_of(ingest_request({"eid": "INTERACT", "n": 1}))
+
+HOSTILE_BODIES = {
+    "deep arrays": b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "deep objects": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    "huge integer": b'{"id": "api.data.in", "ver": "v2", "ts": "1", "params": {"msgid": "m"}, "data": {"n": ' + b"9" * 100_000 + b"}}",
+    "huge float": body_of(ingest_request()).replace(b'"3.0"', b"1e999"),
+    "invalid utf-8": GOOD.replace(b"INTERACT", b"INTER\xc3\x28ACT"),
+    "overlong utf-8": GOOD.replace(b"INTERACT", b"\xc0\xafINTERACT"),
+    "lone surrogate": GOOD.replace(b"INTERACT", b"\\ud800"),
+    "NaN": GOOD.replace(b'"n": 1', b'"n": NaN'),
+    "Infinity": GOOD.replace(b'"n": 1', b'"n": Infinity'),
+    "-Infinity": GOOD.replace(b'"n": 1', b'"n": -Infinity'),
+    "raw null byte": GOOD.replace(b"INTERACT", b"INTER\x00ACT"),
+    "null byte outside a string": GOOD + b"\x00",
+    "duplicate keys": GOOD.replace(b'"n": 1', b'"n": 1, "n": 2'),
+    "duplicate top-level id": GOOD.replace(b'"id": "api.data.in"', b'"id": "api.data.in", "id": "x"'),
+    "array body": b"[" + GOOD + b"]",
+    "string body": b'"api.data.in"',
+    "number body": b"42",
+    "null body": b"null",
+    "true body": b"true",
+    "empty body": b"",
+    "whitespace body": b"   \n",
+    "truncated": GOOD[:-3],
+    "trailing garbage": GOOD + b"}",
+    "two documents": GOOD + GOOD,
+    "control character in string": GOOD.replace(b"INTERACT", b"INTER\x07ACT"),
+    "utf-16 body": GOOD.decode().encode("utf-16"),
+}
+
+WRONG_TYPES = [1, 1.5, True, None, "s", [], {}, [1], [{}]]
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_BODIES))
+@pytest.mark.gen_test
+async def test_hostile_body_is_a_400_and_the_service_goes_on(post, memory_sink, name):
+    response = await post("/v2/data/in/events", HOSTILE_BODIES[name])
+    assert response.code == 400, (name, response.body[:300])
+    envelope = envelope_of(response)
+    assert envelope["error"]["code"] == "DATA_INGESTION_INVALID_INPUT"
+    assert not memory_sink.records
+    assert (await post("/v2/data/in/events", GOOD)).code == 200
+
+
+@pytest.mark.parametrize("field", ["id", "ver", "ts", "params", "params.msgid", "data"])
+@pytest.mark.gen_test
+async def test_wrong_types_at_every_field(post, memory_sink, field):
+    for value in WRONG_TYPES:
+        request = ingest_request()
+        if field == "params.msgid":
+            request["params"]["msgid"] = value
+        else:
+            request[field] = value
+        if _valid_by_the_rules(request):
+            continue  # e.g. data = {} is a valid (empty) event
+        response = await post("/v2/data/in/events", request)
+        assert response.code == 400, (field, value)
+        assert field.split(".")[0] in envelope_of(response)["error"]["message"]
+    assert not memory_sink.records
+
+
+@pytest.mark.gen_test
+async def test_an_escaped_null_character_is_valid_json_and_round_trips(post, memory_sink):
+    response = await post("/v2/data/in/events", GOOD.replace(b"INTERACT", b"IN\\u0000T"))
+    assert response.code == 200
+    assert memory_sink.documents()[0]["event"]["eid"] == "IN\x00T"
+
+
+@pytest.mark.gen_test
+async def test_batch_over_max_batch_events_is_413(post, app, memory_sink):
+    app.context.server.max_batch_events = 10
+    assert (await post("/v2/data/in/events", ingest_request([{"i": i} for i in range(10)]))).code == 200
+    response = await post("/v2/data/in/events", ingest_request([{"i": i} for i in range(11)]))
+    assert response.code == 413
+    envelope = envelope_of(response)
+    assert envelope["error"]["code"] == "PAYLOAD_TOO_LARGE" and "max_batch_events" in envelope["error"]["message"]
+    assert len(memory_sink.records) == 1
+
+
+# -- property-based: the request rules against an independent oracle -------------
+
+def _valid_by_the_rules(document) -> bool:
+    """The contract's request rules, written out plainly, to check the schema against."""
+    if not isinstance(document, dict):
+        return False
+    params = document.get("params")
+    data = document.get("data")
+    return (
+        document.get("id") == "api.data.in"
+        and isinstance(document.get("ver"), str)
+        and isinstance(document.get("ts"), str)
+        and isinstance(params, dict)
+        and isinstance(params.get("msgid"), str)
+        and params["msgid"] != ""
+        and (isinstance(data, dict) or (isinstance(data, list) and len(data) > 0 and all(isinstance(e, dict) for e in data)))
+        and all(key in document for key in ("ver", "ts"))
+    )
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+field_values = st.sampled_from(["api.data.in", "v2", "", "m-1"]) | json_values
+events = st.dictionaries(st.text(max_size=8), json_values, max_size=4)
+requests = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": field_values,
+        "ver": field_values,
+        "ts": field_values,
+        "params": st.fixed_dictionaries({}, optional={"msgid": field_values}) | json_values,
+        "data": events | st.lists(events | json_values, max_size=4) | json_values,
+        "other": json_values,
+    },
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests)
+def test_request_schema_matches_the_rules(document):
+    try:
+        validate_request(document)
+        accepted = True
+    except InvalidInput as exc:
+        accepted = False
+        assert exc.message
+    assert accepted == _valid_by_the_rules(document)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events | st.lists(events, min_size=1, max_size=5), st.text(min_size=1, max_size=20).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)))
+def test_record_builder_round_trips(data, msgid):
+    dataset = Dataset(id="ds", sink="s", entry_topic="t", key_path=("event", "k"))
+    try:
+        record = make_record(dataset, data, msgid)
+    except InvalidInput:
+        assert _has_surrogate(data)
+        return
+    assert b"\n" not in record.value
+    document = json.loads(record.value.decode("utf-8"))
+    if isinstance(data, list):
+        assert document["events"] == data and document["id"] == msgid
+    else:
+        assert document["event"] == data
+    assert document["dataset"] == "ds" and document["msgid"] == msgid
+    assert isinstance(document["obsrv_meta"]["syncts"], int)
+
+
+def _has_surrogate(value) -> bool:
+    text = json.dumps(value, ensure_ascii=False)
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_parse_json_never_raises_anything_but_invalid_input(body):
+    try:
+        parse_json(body, max_depth=20)
+    except InvalidInput:
+        pass
+
+
+# -- fuzz: random mutations of a valid request, through HTTP ---------------------
+
+def _mutations(seed: int, count: int):
+    rng = random.Random(seed)
+    for _ in range(count):
+        body = bytearray(GOOD)
+        for _ in range(rng.randint(1, 4)):
+            kind = rng.choice(("flip", "delete", "insert", "truncate", "duplicate"))
+            position = rng.randrange(len(body)) if body else 0
+            if kind == "flip" and body:
+                body[position] = rng.randrange(256)
+            elif kind == "delete" and body:
+                del body[position : position + rng.randint(1, 8)]
+            elif kind == "insert":
+                body[position:position] = rng.choice([b"{", b"[", b'"', b"\\", b"\x00", b"\xff", b"NaN", b",", b"1e999", b"\\ud800"])
+            elif kind == "truncate":
+                del body[position:]
+            elif kind == "duplicate":
+                body[position:position] = body[position : position + rng.randint(1, 30)]
+        yield bytes(body)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_fuzzed_requests_never_get_a_5xx(post, memory_sink):
+    statuses = {}
+    for body in _mutations(seed=20261126, count=600):
+        response = await post("/v2/data/in/events", body)
+        statuses[response.code] = statuses.get(response.code, 0) + 1
+        assert response.code in (200, 400, 404), (response.code, body)
+        envelope = envelope_of(response)
+        assert envelope["params"]["status"] == ("SUCCESS" if response.code == 200 else "FAILED")
+    assert statuses.get(400, 0) > 300  # most mutations break the request
+    assert (await post("/v2/data/in/events", GOOD)).code == 200

@@ -1,0 +1,59 @@
+"""Overload: past max_inflight a sink's requests get 429 at once; memory stays flat; it recovers."""
+from __future__ import annotations
+
+import asyncio
+import gc
+import resource
+
+import pytest
+
+from tests.conftest import envelope_of, ingest_request
+
+
+@pytest.fixture
+def config_document(config_document):
+    config_document["sinks"]["slow"] = {"type": "memory", "delay": 0.3, "max_inflight": 5, "max_records": 100}
+    config_document["datasets"]["slow"] = {"sink": "slow", "entry_topic": "slow"}
+    return config_document
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_past_max_inflight_is_429_with_retry_after_and_recovers(post, app):
+    responses = await asyncio.gather(*(post("/v2/data/in/slow", ingest_request(msgid="m%d" % i)) for i in range(30)))
+    codes = sorted(response.code for response in responses)
+    assert codes.count(200) == 5 and codes.count(429) == 25
+    refused = next(response for response in responses if response.code == 429)
+    assert refused.headers["Retry-After"] == "7"
+    envelope = envelope_of(refused)
+    assert envelope["responseCode"] == "TOO_MANY_REQUESTS" and envelope["error"]["code"] == "TOO_MANY_REQUESTS"
+    assert refused.request_time < 0.25, "a 429 must not wait for the slow sink"
+    assert app.context.records_in_flight["slow"] == 0
+    assert (await post("/v2/data/in/slow", ingest_request())).code == 200
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_other_sinks_are_not_held_back(post):
+    slow = [asyncio.ensure_future(post("/v2/data/in/slow", ingest_request())) for _ in range(20)]
+    await asyncio.sleep(0.05)
+    fast = await post("/v2/data/in/events", ingest_request())
+    assert fast.code == 200 and fast.request_time < 0.2
+    await asyncio.gather(*slow)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_memory_stays_flat_under_sustained_overload(post, app):
+    """Rounds of 200 concurrent requests against a sink that takes 5 at a time."""
+    figures = []
+    for _ in range(6):
+        responses = await asyncio.gather(*(post("/v2/data/in/slow", ingest_request({"pad": "x" * 2000})) for _ in range(200)))
+        assert {response.code for response in responses} == {200, 429}
+        gc.collect()
+        figures.append(rss_mib())
+    print("RSS by round (MiB): %s" % ", ".join("%.1f" % figure for figure in figures))
+    assert figures[-1] - figures[1] < 8, figures
+    assert app.context.records_in_flight["slow"] == 0
