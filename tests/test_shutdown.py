@@ -5,20 +5,24 @@ import http.client
 import json
 import signal
 import threading
+import os
 import time
+
+import pytest
 
 from tests.conftest import REFERENCE_REQUEST, ingest_request
 from tests.test_cli import service_factory  # noqa: F401  (fixture)
 
 
-def test_sigterm_under_load_loses_no_acknowledged_record(service_factory, tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_sigterm_under_load_loses_no_acknowledged_record(service_factory, tmp_path, processes):
     config = tmp_path / "c.yaml"
     config.write_text(
         "server: {drain_timeout: 10}\n"
         "sinks: {local: {type: file, directory: %s}}\n"
         "datasets: {example: {sink: local, entry_topic: example}}\n" % (tmp_path / "data")
     )
-    service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
+    service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1", "--processes", processes)
     acknowledged, failures = [], []
     stop_sending = threading.Event()
 
@@ -96,3 +100,17 @@ def test_ready_goes_503_while_draining_and_in_flight_requests_finish(service_fac
     sender.join(10)
     assert outcome["status"] == 200
     assert service.process.wait(15) == 0
+
+
+def test_a_dead_worker_is_replaced(service_factory, tmp_path):
+    service = service_factory("--port", "0", "--address", "127.0.0.1", "--processes", "2")
+    workers = {int(service.wait_for(r"^\S+ \S+ (\d+) INFO tornado_ingest.app: sink 'local' started").group(1)) for _ in range(2)}
+    assert len(workers) == 2 and service.process.pid not in workers
+    os.kill(workers.pop(), signal.SIGKILL)
+    service.wait_for(r"worker \d+ died with status -9: starting another")
+    replacement = int(service.wait_for(r"^\S+ \S+ (\d+) INFO tornado_ingest.app: sink 'local' started").group(1))
+    assert replacement not in workers
+    for _ in range(10):
+        assert service.post("/v2/data/in/example", REFERENCE_REQUEST)[0] == 200
+    assert service.stop() == 0
+    service.wait_for("SIGTERM received: stopping 2 workers")

@@ -1,6 +1,6 @@
 """The ``tornado-ingest`` command.
 
-    tornado-ingest [--config PATH] [--port N] [--address A] [--log-level L]
+    tornado-ingest [--config PATH] [--port N] [--address A] [--processes N] [--log-level L]
     tornado-ingest check-config PATH
     tornado-ingest hash-key [--new]
 
@@ -10,7 +10,6 @@ With no ``--config`` the packaged default serves dataset ``example`` into
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from typing import List, Optional
@@ -27,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PATH", help="YAML config (default: the packaged example, files under ./data)")
     parser.add_argument("--port", type=int, help="override server.port")
     parser.add_argument("--address", help="override server.address")
+    parser.add_argument("--processes", type=int, metavar="N", help="override server.processes (0: one per core)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     if args.command == "check-config":
         return check_config(args.path)
     if args.command == "hash-key":
@@ -49,9 +49,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as exc:
         return _config_error(args.config, exc)
     apply_overrides(config, args)
-    from tornado_ingest.server import serve
+    from tornado_ingest.server import run
 
-    return asyncio.run(serve(config))
+    return run(config)
 
 
 def check_config(path: str) -> int:
@@ -89,6 +89,8 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> None:
         config.server.port = args.port
     if args.address is not None:
         config.server.address = args.address
+    if args.processes is not None:
+        config.server.processes = max(0, args.processes)
 
 
 def _config_error(path: Optional[str], exc: ConfigError) -> int:

@@ -50,6 +50,7 @@ SERVER_SCHEMA = Schema(
         Opt("max_batch_events", default=10_000): All(Coerce(int), Range(min=1), msg="expected a positive number of events"),
         Opt("idle_timeout", default=60.0): _seconds,
         Opt("body_timeout", default=60.0): _seconds,
+        Opt("processes", default=1): All(Coerce(int), Range(min=0, max=256), msg="expected a number of processes (0: one per core)"),
     }
 )
 
@@ -109,6 +110,7 @@ class ServerSettings:
     max_batch_events: int = 10_000
     idle_timeout: float = 60.0
     body_timeout: float = 60.0
+    processes: int = 1
 
 
 @dataclass

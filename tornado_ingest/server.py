@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
-from typing import Callable, List, Optional
+import socket
+from typing import List
 
 import tornado.httpserver
 import tornado.netutil
@@ -19,14 +21,29 @@ log = logging.getLogger(__name__)
 UNLIMITED_BODY = 1 << 62
 
 
-async def serve(config: Config, on_listening: Optional[Callable[[List[int]], None]] = None) -> int:
-    """Serve until a stop signal, then drain; the exit status is the return value."""
-    app = make_app(config)
+def run(config: Config) -> int:
+    """Bind, then serve in this process or in ``server.processes`` forked workers."""
     try:
         sockets = tornado.netutil.bind_sockets(config.server.port, config.server.address)
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", config.server.address, config.server.port, exc.strerror or exc)
         return 1
+    processes = config.server.processes or os.cpu_count() or 1
+    ports = sorted({sock.getsockname()[1] for sock in sockets})
+    log.info(
+        "listening on %s port %s (config: %s, %d process%s)",
+        config.server.address, ", ".join(map(str, ports)), config.source, processes, "es" if processes > 1 else "",
+    )
+    if processes == 1:
+        return asyncio.run(serve(config, sockets))
+    from tornado_ingest.workers import supervise
+
+    return supervise(processes, lambda: asyncio.run(serve(config, sockets)))
+
+
+async def serve(config: Config, sockets: List[socket.socket]) -> int:
+    """Serve on bound sockets until a stop signal, then drain; returns the exit status."""
+    app = make_app(config)
     await app.start()
     server = tornado.httpserver.HTTPServer(
         app,
@@ -36,10 +53,6 @@ async def serve(config: Config, on_listening: Optional[Callable[[List[int]], Non
         body_timeout=config.server.body_timeout,
     )
     server.add_sockets(sockets)
-    ports = sorted({sock.getsockname()[1] for sock in sockets})
-    log.info("listening on %s port %s (config: %s)", config.server.address, ", ".join(map(str, ports)), config.source)
-    if on_listening is not None:
-        on_listening(ports)
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

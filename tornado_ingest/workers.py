@@ -1,0 +1,84 @@
+"""Several worker processes on one listening socket (``server.processes``).
+
+The parent binds, then forks before any sink connects, so each worker has its
+own producers and connections. SIGTERM or SIGINT to the parent is passed to
+every worker, each drains on its own, and the parent exits 0 when all did. A
+worker that dies unexpectedly is replaced, unless workers keep dying at start.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from typing import Callable, Dict
+
+log = logging.getLogger(__name__)
+
+QUICK_DEATH_SECONDS = 2.0
+MAX_QUICK_DEATHS = 5
+
+
+def supervise(processes: int, work: Callable[[], int]) -> int:
+    """Fork ``processes`` workers running ``work``; return 0 if all stopped cleanly."""
+    workers: Dict[int, float] = {}  # pid -> start time
+    state = {"stopping": False}
+
+    def forward(signum: int, _frame: object) -> None:
+        if not state["stopping"]:
+            log.info("%s received: stopping %d workers", signal.Signals(signum).name, len(workers))
+        state["stopping"] = True
+        for pid in list(workers):
+            _kill_quietly(pid, signal.SIGTERM)
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 1
+            try:
+                code = work()
+            except BaseException:
+                log.exception("worker crashed")
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        workers[pid] = time.monotonic()
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for _ in range(processes):
+        spawn()
+
+    status, quick_deaths = 0, 0
+    while workers:
+        try:
+            pid, wait_status = os.wait()
+        except ChildProcessError:
+            break
+        started = workers.pop(pid, None)
+        if started is None:
+            continue
+        code = os.waitstatus_to_exitcode(wait_status)
+        if state["stopping"]:
+            if code != 0:
+                log.error("worker %d stopped with status %s", pid, code)
+                status = 1
+            continue
+        quick_deaths = quick_deaths + 1 if time.monotonic() - started < QUICK_DEATH_SECONDS else 0
+        if quick_deaths >= MAX_QUICK_DEATHS:
+            log.error("workers keep dying at start (last: pid %d, status %s): giving up", pid, code)
+            forward(signal.SIGTERM, None)
+            status = 1
+            continue
+        log.error("worker %d died with status %s: starting another", pid, code)
+        spawn()
+    return status
+
+
+def _kill_quietly(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
