@@ -12,7 +12,7 @@ from tests.conftest import body_of, envelope_of, ingest_request
 from tornado_ingest.config import Dataset
 from tornado_ingest.errors import InvalidInput
 from tornado_ingest.records import make_record
-from tornado_ingest.request import parse_json, validate_request
+from tornado_ingest.request import REQUEST_SCHEMA, follows_the_rules, parse_json, validate_request
 
 GOOD = body_of(ingest_request({"eid": "INTERACT", "n": 1}))
 
@@ -141,6 +141,17 @@ def test_request_schema_matches_the_rules(document):
         accepted = False
         assert exc.message
     assert accepted == _valid_by_the_rules(document)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests)
+def test_the_fast_path_accepts_exactly_what_the_schema_accepts(document):
+    try:
+        REQUEST_SCHEMA(document)
+        schema_accepts = True
+    except Exception:
+        schema_accepts = False
+    assert follows_the_rules(document) == schema_accepts
 
 
 @settings(max_examples=300, deadline=None)

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tornado_ingest.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from tornado_ingest.request import check_content_type, field_path, gunzip, is_gzipped, parse_json, request_msgid, validate_request
+from tornado_ingest.request import check_content_type, field_path, nested_deeper_than, gunzip, is_gzipped, parse_json, request_msgid, validate_request
 
 
 def test_gunzip_reads_every_member():
@@ -67,3 +70,26 @@ def test_field_path():
     assert field_path(["params", "msgid"]) == "params.msgid"
     assert field_path(["data", 3, "x"]) == "data[3].x"
     assert field_path([]) == "body"
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(child) for child in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(child) for child in value), default=0)
+    return 0
+
+
+_tricky_text = st.text(alphabet=st.sampled_from(list('{}[]"\\/ab\n\u00e9')), max_size=12)
+_values = st.recursive(
+    st.none() | st.integers() | _tricky_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_tricky_text, inner, max_size=3),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_values, st.integers(min_value=1, max_value=8), st.booleans())
+def test_depth_on_the_bytes_matches_the_parsed_depth(value, max_depth, ascii_only):
+    body = json.dumps(value, ensure_ascii=ascii_only, indent=None if max_depth % 2 else 1).encode("utf-8")
+    assert nested_deeper_than(body, max_depth) == (_depth(value) > max_depth)

@@ -6,12 +6,12 @@ keeps up to ``server.max_body_bytes`` and the others discard what they get.
 """
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, List, Optional
 
 from tornado.web import RequestHandler, stream_request_body
 
+from tornado_ingest import jsoncodec
 from tornado_ingest.envelope import HEALTH_API_ID, INGEST_API_ID, READY_API_ID, build_envelope
 from tornado_ingest.errors import (
     DatasetNotFound,
@@ -62,7 +62,7 @@ class BaseHandler(RequestHandler):
         """Bodies this handler has no use for are dropped as they arrive."""
 
     def write_envelope(self, envelope: dict) -> None:
-        self.finish(json.dumps(envelope, separators=(",", ":")))
+        self.finish(jsoncodec.dumps(envelope))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

@@ -13,11 +13,11 @@ where ``events`` and ``id`` are the dataset's ``extraction_key`` and
 """
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 from sinks.base import Record
+from tornado_ingest import jsoncodec
 from tornado_ingest.errors import InvalidInput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,7 +44,7 @@ def build_record(dataset: "Dataset", data: Any, msgid: str, syncts_ms: Optional[
 def encode_record(record: Dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON; a value JSON cannot carry is the client's error."""
     try:
-        return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        return jsoncodec.dumps(record)
     except UnicodeEncodeError:
         raise InvalidInput("data contains a lone surrogate (\\ud800-\\udfff): not valid Unicode") from None
     except ValueError:

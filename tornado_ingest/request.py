@@ -7,6 +7,7 @@ can fix its request from the message alone.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -80,6 +81,16 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError("%s is not valid JSON" % name)
 
 
+_INFINITY = float("inf")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value == _INFINITY or value == -_INFINITY:
+        raise ValueError("number %s is out of range (JSON has no Infinity)" % (text if len(text) < 30 else text[:27] + "..."))
+    return value
+
+
 def _object_without_duplicates(pairs: List[Any]) -> Dict[str, Any]:
     document = dict(pairs)
     if len(document) != len(pairs):
@@ -98,28 +109,36 @@ def parse_json(body: bytes, max_depth: int) -> Any:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        document = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_object_without_duplicates)
+        document = json.loads(
+            text, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_object_without_duplicates
+        )
     except RecursionError:
         raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth) from None
     except ValueError as exc:
         raise InvalidInput("body is not valid JSON: %s" % exc) from None
-    if body.count(b"{") + body.count(b"[") > max_depth and _nested_deeper_than(document, max_depth):
+    if body.count(b"{") + body.count(b"[") > max_depth and nested_deeper_than(body, max_depth):
         raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth)
     return document
 
 
-def _nested_deeper_than(document: Any, max_depth: int) -> bool:
-    if not isinstance(document, (dict, list)):
-        return False
-    stack = [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            return True
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
-    return False
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'{}[]"')
+_INNERMOST_PAIR = re.compile(rb"\{\}|\[\]")
+
+
+def nested_deeper_than(body: bytes, max_depth: int) -> bool:
+    """Whether a (valid) JSON text nests objects/arrays deeper than ``max_depth``.
+
+    Done on the bytes at C speed: drop escape sequences (so every quote left
+    delimits a string), keep only brackets and quotes, drop the strings, then
+    peel the innermost bracket pairs once per level.
+    """
+    skeleton = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    brackets = b"".join(skeleton.split(b'"')[::2])  # even pieces lie outside strings
+    for _ in range(max_depth):
+        if not brackets:
+            return False
+        brackets = _INNERMOST_PAIR.sub(b"", brackets)
+    return bool(brackets)
 
 
 # -- the request rules --------------------------------------------------------
@@ -169,8 +188,29 @@ REQUEST_SCHEMA = Schema(
 _FIELD_ORDER = {"id": 0, "ver": 1, "ts": 2, "params": 3, "data": 4}
 
 
+def follows_the_rules(document: Any) -> bool:
+    """The request rules written out plainly: the fast path for valid requests.
+
+    It accepts exactly what ``REQUEST_SCHEMA`` accepts (a property test holds
+    the two together); the schema still answers every refusal, naming fields.
+    """
+    if type(document) is not dict or document.get("id") != "api.data.in":
+        return False
+    if type(document.get("ver")) is not str or type(document.get("ts")) is not str:
+        return False
+    params = document.get("params")
+    if type(params) is not dict or type(params.get("msgid")) is not str or not params["msgid"]:
+        return False
+    data = document.get("data")
+    if type(data) is dict:
+        return True
+    return type(data) is list and bool(data) and all(type(event) is dict for event in data)
+
+
 def validate_request(document: Any) -> Dict[str, Any]:
     """Check the data-in request rules; the error message names each bad field."""
+    if follows_the_rules(document):
+        return document
     if not isinstance(document, dict):
         raise InvalidInput("body must be a JSON object, got %s" % json_type(document))
     try:
