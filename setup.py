@@ -19,7 +19,8 @@ setup(
         "PyYAML>=5.4",
     ],
     extras_require={
-        "kafka": ["kafka-python>=2.0.2"],
+        # crc32c: without it kafka-python checksums every record in pure Python.
+        "kafka": ["kafka-python>=2.3", "crc32c>=2.3"],
         "rabbitmq": ["pika>=1.2"],
         # Optional: orjson writes records several times faster; the service uses it when installed.
         "speedups": ["orjson>=3.6"],
@@ -29,7 +30,8 @@ setup(
             # pytest-tornado imports pkg_resources, which newer setuptools no longer ships.
             "setuptools<81",
             "hypothesis>=6",
-            "kafka-python>=2.0.2",
+            "kafka-python>=2.3",
+            "crc32c>=2.3",
             "pika>=1.2",
             # Only for librdkafka's mock Kafka cluster in the tests; the service uses kafka-python.
             "confluent-kafka>=2.3",

@@ -14,6 +14,7 @@ from typing import Dict, Type, Union
 from sinks.base import (  # noqa: F401  (re-exported: the sink contract)
     DestinationNotFound,
     Record,
+    RecordTooLarge,
     Sink,
     SinkError,
     SinkUnavailable,

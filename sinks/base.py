@@ -15,7 +15,8 @@ Contract, for anyone writing a sink:
   starts anyway and ``health()`` says so.
 - ``send(destination, record)``: return once the record is safely stored;
   raise ``SinkUnavailable`` when it cannot be taken now (the client gets a 503),
-  ``DestinationNotFound`` when the broker says the destination does not exist.
+  ``DestinationNotFound`` when the broker says the destination does not exist,
+  ``RecordTooLarge`` when the broker will never take a record that large.
   It must never block the IOLoop.
 - ``health()``: a JSON-able dict with at least ``type`` and ``state``
   (``"up"`` or ``"down"``); secrets never appear in it.
@@ -41,6 +42,10 @@ class SinkUnavailable(SinkError):
 
 class DestinationNotFound(SinkError):
     """The broker says the destination (topic, routing key) does not exist."""
+
+
+class RecordTooLarge(SinkError):
+    """The broker will never take a record this large (the client gets a 413)."""
 
 
 class Record:

@@ -7,9 +7,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import tornado.web
 
-from sinks.base import DestinationNotFound, Record, Sink, SinkUnavailable
+from sinks.base import DestinationNotFound, Record, RecordTooLarge, Sink, SinkUnavailable
 from tornado_ingest.config import Config, Dataset
-from tornado_ingest.errors import ServiceUnavailable, TooManyRequests, TopicNotFound
+from tornado_ingest.errors import PayloadTooLarge, ServiceUnavailable, TooManyRequests, TopicNotFound
 from tornado_ingest.handlers import HealthHandler, IngestHandler, NotFoundHandler, ReadyHandler
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ class Context:
             raise ServiceUnavailable("sink %r cannot take records now: %s" % (name, exc), headers=dict(self._retry_after)) from exc
         except DestinationNotFound as exc:
             raise TopicNotFound("Entry topic %r does not exist: %s" % (dataset.entry_topic, exc)) from exc
+        except RecordTooLarge as exc:
+            raise PayloadTooLarge("sink %r refuses a record this large: %s" % (name, exc)) from exc
         finally:
             self.records_in_flight[name] -= 1
 

@@ -1,0 +1,485 @@
+"""The Kafka sink against a Kafka wire-protocol broker: what was produced is consumed and compared.
+
+The broker is librdkafka's mock cluster, or the cluster named by
+``KAFKA_BOOTSTRAP_SERVERS``. Outage tests always use a fresh mock cluster
+behind a ``TcpProxy`` (see ``tests/kafka_cluster.py``): cutting the proxy
+really drops every connection of the producer, and restoring it brings the
+broker back on the same address.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+
+import pytest
+
+from sinks.base import Record
+from tests.conftest import IN_CI, JSON_HEADERS, envelope_of, ingest_request
+from tornado_ingest.config import ConfigError, parse_config
+
+try:
+    import kafka  # noqa: F401
+except ImportError:  # pragma: no cover
+    kafka = None
+
+SEND_TIMEOUT = 2.0
+RETRY_AFTER = 7
+EVENT = {"eid": "INTERACT", "did": "device-42", "ets": 1668591949682, "edata": {"type": "click", "pos": [1, 2]}}
+
+
+def unavailable(reason):
+    """No broker to be had: skip on a laptop, fail in CI."""
+    if IN_CI:
+        pytest.fail("Kafka tests cannot run in CI: %s" % reason)
+    pytest.skip(reason)
+
+
+def require_kafka_python():
+    if kafka is None:
+        unavailable("kafka-python is not installed")
+
+
+@pytest.fixture(scope="session")
+def kafka_site():
+    require_kafka_python()
+    from tests.kafka_cluster import KafkaSite, MockCluster, MockUnavailable
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap:
+        site = KafkaSite(bootstrap)
+    else:
+        try:
+            site = KafkaSite(None, MockCluster())
+        except MockUnavailable as exc:
+            unavailable(str(exc))
+        site.bootstrap = site.mock.bootstrap
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def kafka_target(kafka_site):
+    """The Kafka the app's sinks talk to (the outage tests put a cuttable one here)."""
+    return kafka_site
+
+
+@pytest.fixture
+def topics(kafka_target):
+    from tests.kafka_cluster import unique_topic
+
+    class Topics:
+        telemetry = kafka_target.create_topic(unique_topic("telemetry"), partitions=3)
+        batches = kafka_target.create_topic(unique_topic("batches"))
+        missing = unique_topic("missing")  # never created
+
+    return Topics
+
+
+def kafka_sink(target, **producer):
+    return {
+        "type": "kafka",
+        "bootstrap_servers": target.bootstrap,
+        "producer": dict(target.producer_options, **producer),
+        "send_timeout": SEND_TIMEOUT,
+    }
+
+
+@pytest.fixture
+def config_document(tmp_path, kafka_target, topics):
+    return {
+        "server": {"port": 0, "retry_after": RETRY_AFTER},
+        "sinks": {
+            "bus": kafka_sink(kafka_target),
+            "strict": kafka_sink(kafka_target, allow_auto_create_topics=False),
+            "small": kafka_sink(kafka_target, max_request_size=2000),
+            "local": {"type": "file", "directory": str(tmp_path / "data")},
+        },
+        "datasets": {
+            "telemetry": {"sink": "bus", "entry_topic": topics.telemetry, "key": "event.did"},
+            "batches": {"sink": "bus", "entry_topic": topics.batches},
+            "missing": {"sink": "strict", "entry_topic": topics.missing},
+            "small": {"sink": "small", "entry_topic": topics.batches},
+            "example": {"sink": "local", "entry_topic": "example"},
+        },
+    }
+
+
+@pytest.fixture
+def post(http_client, base_url):
+    async def send(dataset, request, timeout=30):
+        return await http_client.fetch(
+            base_url + "/v2/data/in/" + dataset,
+            method="POST",
+            body=json.dumps(request),
+            headers=JSON_HEADERS,
+            raise_error=False,
+            request_timeout=timeout,
+        )
+
+    return send
+
+
+@pytest.fixture
+def health(http_client, base_url):
+    async def get():
+        response = await http_client.fetch(base_url + "/health", raise_error=False)
+        assert response.code == 200
+        return envelope_of(response)["result"]
+
+    return get
+
+
+async def eventually(check, timeout, interval=0.1):
+    """Await ``check()`` until it is truthy; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(interval)
+
+
+def by_msgid(messages):
+    return {dict(m.headers)["msgid"].decode(): m for m in messages}
+
+
+def assert_envelope_ok(response):
+    assert response.code == 200, response.body
+    envelope = envelope_of(response)
+    assert envelope["params"]["status"] == "SUCCESS"
+    assert envelope["responseCode"] == "OK"
+
+
+def assert_unavailable(response):
+    assert response.code == 503, response.body
+    assert response.headers["Retry-After"] == str(RETRY_AFTER)
+    envelope = envelope_of(response)
+    assert envelope["responseCode"] == "SERVICE_UNAVAILABLE"
+    assert envelope["error"]["code"] == "SINK_UNAVAILABLE"
+
+
+# -- records, keys and headers -------------------------------------------------
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_single_event_reaches_kafka_field_by_field(post, kafka_target, topics):
+    before = int(time.time() * 1000)
+    response = await post("telemetry", ingest_request(data=EVENT, msgid="single-1"))
+    assert_envelope_ok(response)
+
+    [message] = await asyncio.get_running_loop().run_in_executor(None, kafka_target.consume, topics.telemetry, 1)
+    record = json.loads(message.value)
+    assert set(record) == {"event", "obsrv_meta", "dataset", "msgid"}
+    assert record["event"] == EVENT
+    assert record["dataset"] == "telemetry"
+    assert record["msgid"] == "single-1"
+    meta = record["obsrv_meta"]
+    assert before <= meta["syncts"] <= int(time.time() * 1000)
+    assert meta["source"] == {"connector": "api", "connectorInstance": "api"}
+    assert (meta["flags"], meta["timespans"], meta["error"]) == ({}, {}, {})
+    assert message.key == b"device-42"
+    assert [(name, value) for name, value in message.headers] == [("dataset", b"telemetry"), ("msgid", b"single-1")]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_batch_is_one_message_without_key(post, kafka_target, topics):
+    events = [dict(EVENT, did="d-%d" % i) for i in range(3)]
+    response = await post("batches", ingest_request(data=events, msgid="batch-1"))
+    assert_envelope_ok(response)
+
+    [message] = await asyncio.get_running_loop().run_in_executor(None, kafka_target.consume, topics.batches, 1)
+    record = json.loads(message.value)
+    assert set(record) == {"events", "id", "obsrv_meta", "dataset", "msgid"}
+    assert record["events"] == events
+    assert record["id"] == record["msgid"] == "batch-1"
+    assert record["dataset"] == "batches"
+    assert message.key is None
+    assert dict(message.headers) == {"dataset": b"batches", "msgid": b"batch-1"}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_concurrent_requests_are_all_acknowledged_and_stored(post, kafka_target, topics):
+    count = 60
+    responses = await asyncio.gather(
+        *(post("telemetry", ingest_request(data=dict(EVENT, did="d-%d" % (i % 7)), msgid="c-%d" % i)) for i in range(count))
+    )
+    assert [r.code for r in responses] == [200] * count
+
+    messages = await asyncio.get_running_loop().run_in_executor(None, kafka_target.consume, topics.telemetry, count)
+    stored = by_msgid(messages)
+    assert set(stored) == {"c-%d" % i for i in range(count)}
+    for i in range(count):
+        message = stored["c-%d" % i]
+        assert message.key == ("d-%d" % (i % 7)).encode()
+        assert json.loads(message.value)["event"]["did"] == "d-%d" % (i % 7)
+    # the same key always lands on the same partition
+    partitions = {}
+    for message in messages:
+        partitions.setdefault(message.key, set()).add(message.partition)
+    assert all(len(p) == 1 for p in partitions.values())
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_topic_the_broker_does_not_know_is_404_and_blocks_nothing(post, health):
+    started = time.monotonic()
+    response = await post("missing", ingest_request(msgid="nowhere"))
+    elapsed = time.monotonic() - started
+    assert response.code == 404, response.body
+    envelope = envelope_of(response)
+    assert envelope["error"]["code"] == "TOPIC_NOT_FOUND"
+    assert envelope["params"]["msgid"] == "nowhere"
+    assert elapsed < SEND_TIMEOUT, "a missing topic must not look like a broker timeout"
+    # not the same as a broker down: the sink stays up, the other datasets go on
+    assert_envelope_ok(await post("telemetry", ingest_request(data=EVENT)))
+    assert (await health())["sinks"]["strict"]["state"] == "up"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_record_larger_than_kafka_takes_is_413(post):
+    response = await post("small", ingest_request(data=dict(EVENT, pad="x" * 5000), msgid="huge"))
+    assert response.code == 413, response.body
+    assert envelope_of(response)["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert_envelope_ok(await post("small", ingest_request(data=EVENT, msgid="fits")))
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_health_reports_the_sinks_up(app, health):
+    async def all_up():
+        result = await health()
+        return result if result["status"] == "ok" else None
+
+    result = await eventually(all_up, 5)
+    assert result is not None, "the sinks did not come up"
+    bus = result["sinks"]["bus"]
+    assert bus["state"] == "up"
+    assert bus["type"] == "kafka"
+    assert bus["bootstrap_servers"]
+    assert "error" not in bus
+
+
+async def _bus_up(health):
+    result = await health()
+    return result if result["sinks"]["bus"]["state"] == "up" else None
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_close_flushes_records_in_flight(io_loop, kafka_target):
+    from sinks.kafka import KafkaSink
+    from tests.kafka_cluster import unique_topic
+
+    topic = kafka_target.create_topic(unique_topic("close"))
+    options = kafka_sink(kafka_target, linger_ms=200)
+    del options["type"]
+    sink = KafkaSink("closing", KafkaSink.OPTIONS(options))
+    await sink.start()
+    await eventually(lambda: _async(sink.is_up), 5)
+    sends = [asyncio.ensure_future(sink.send(topic, Record(b'{"n":%d}' % i, "d", "close-%d" % i))) for i in range(20)]
+    await asyncio.sleep(0)  # handed over, not yet acknowledged (linger_ms=200)
+    await sink.close()
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    assert results == [None] * 20
+    messages = await asyncio.get_running_loop().run_in_executor(None, kafka_target.consume, topic, 20)
+    assert sorted(json.loads(m.value)["n"] for m in messages) == list(range(20))
+
+
+async def _async(value):
+    return value
+
+
+# -- config ----------------------------------------------------------------------
+
+def config_with(sink):
+    return {"sinks": {"bus": dict({"type": "kafka"}, **sink)}, "datasets": {"d": {"sink": "bus", "entry_topic": "t"}}}
+
+
+def test_an_unknown_producer_option_is_a_config_error_naming_it():
+    require_kafka_python()
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_with({"producer": {"acks": "all", "lingr_ms": 5}}))
+    assert caught.value.path == "sinks.bus.producer.lingr_ms"
+    assert "lingr_ms" in str(caught.value)
+    assert "linger_ms" in str(caught.value)  # the suggestion
+
+
+@pytest.mark.parametrize(
+    "producer, path",
+    [
+        ({"bootstrap_servers": "h:9092"}, "sinks.bus.producer.bootstrap_servers"),
+        ({"value_serializer": "str"}, "sinks.bus.producer.value_serializer"),
+        ({"api_version": "two"}, "sinks.bus.producer.api_version"),
+        ({"acks": "some"}, "sinks.bus.producer.acks"),
+        ({"compression_type": "gzp"}, "sinks.bus.producer.compression_type"),
+        ("acks=all", "sinks.bus.producer"),
+    ],
+)
+def test_bad_producer_options_are_config_errors(producer, path):
+    require_kafka_python()
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_with({"producer": producer}))
+    assert caught.value.path == path
+
+
+@pytest.mark.parametrize("written, version", [("2.3", (2, 3)), (2.3, (2, 3)), ("0.10.2", (0, 10, 2)), ("auto", None)])
+def test_api_version_may_be_a_string(written, version):
+    require_kafka_python()
+    config = parse_config(config_with({"producer": {"api_version": written}}))
+    sink = config.sinks["bus"].build()
+    assert sink.producer_config["api_version"] == version
+
+
+def test_options_defaults_and_bootstrap_forms():
+    require_kafka_python()
+    config = parse_config(config_with({"bootstrap_servers": " h1:9092, h2:9093 "}))
+    sink = config.sinks["bus"].build()
+    assert sink.bootstrap_servers == ["h1:9092", "h2:9093"]
+    assert sink.send_timeout == 10
+    assert sink.producer_config["acks"] == "all"
+    assert sink.producer_config["linger_ms"] == 5
+    assert sink.producer_config["bootstrap_servers"] == ["h1:9092", "h2:9093"]
+    listed = parse_config(config_with({"bootstrap_servers": ["h3:9092"], "producer": {"acks": 1}})).sinks["bus"].build()
+    assert listed.bootstrap_servers == ["h3:9092"]
+    assert listed.producer_config["acks"] == 1
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_with({"bootstrap_servers": ""}))
+    assert caught.value.path == "sinks.bus.bootstrap_servers"
+
+
+@pytest.mark.parametrize("topic", ["a b", "", ".", "..", "x" * 250, "t/../etc", "naïve"])
+def test_an_illegal_topic_name_is_a_config_error(topic):
+    require_kafka_python()
+    document = config_with({})
+    document["datasets"]["d"]["entry_topic"] = topic
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document)
+    assert caught.value.path.startswith("datasets.d.entry_topic")
+
+
+def test_health_never_shows_secrets():
+    require_kafka_python()
+    config = parse_config(
+        config_with({
+            "bootstrap_servers": "sasl://alice:hunter2@h1:9092",
+            "producer": {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN",
+                         "sasl_plain_username": "alice", "sasl_plain_password": "hunter2"},
+        })
+    )
+    sink = config.sinks["bus"].build()
+    report = sink.health()
+    assert report["state"] == "down"
+    assert "hunter2" not in json.dumps(report)
+    assert report["security_protocol"] == "SASL_SSL"
+
+
+# -- outages ---------------------------------------------------------------------
+
+@pytest.fixture
+def cuttable():
+    require_kafka_python()
+    from tests.kafka_cluster import CuttableKafka, MockUnavailable
+
+    try:
+        site = CuttableKafka()
+    except MockUnavailable as exc:
+        unavailable(str(exc))
+    yield site
+    site.close()
+
+
+async def _timed(coroutine):
+    started = time.monotonic()
+    result = await coroutine
+    return result, time.monotonic() - started
+
+
+async def _recovers(post, dataset, timeout):
+    attempt = 0
+
+    async def ok():
+        nonlocal attempt
+        attempt += 1
+        response = await post(dataset, ingest_request(data=EVENT, msgid="after-%d" % attempt))
+        return response if response.code == 200 else None
+
+    return await eventually(ok, timeout, interval=0.2)
+
+
+class TestBrokerGoesAway:
+    @pytest.fixture
+    def kafka_target(self, cuttable):
+        return cuttable
+
+    @pytest.mark.gen_test(timeout=40)
+    async def test_503_in_time_file_dataset_fast_and_recovery(self, post, health, cuttable, topics):
+        assert_envelope_ok(await post("telemetry", ingest_request(data=EVENT, msgid="before")))
+        cuttable.cut()
+
+        pending = asyncio.ensure_future(_timed(post("telemetry", ingest_request(data=EVENT, msgid="during"))))
+        file_times = []
+        for i in range(5):  # meanwhile, a file dataset answers at full speed
+            response, elapsed = await _timed(post("example", ingest_request(msgid="file-%d" % i)))
+            assert_envelope_ok(response)
+            file_times.append(elapsed)
+        assert not pending.done(), "the Kafka request should still be waiting for its acknowledgement"
+        assert max(file_times) < 0.5, file_times
+
+        response, elapsed = await pending
+        assert_unavailable(response)
+        assert elapsed <= SEND_TIMEOUT + 1.0, elapsed
+        assert envelope_of(response)["params"]["msgid"] == "during"
+        state = (await health())["sinks"]["bus"]
+        assert state["state"] == "down"
+        assert state["error"]
+
+        cuttable.restore()
+        recovered = await _recovers(post, "telemetry", 20)
+        assert recovered is not None, "the sink did not recover after the broker came back"
+        assert (await eventually(lambda: _bus_up(health), 5)) is not None
+
+        # "during" got its 503 but may still arrive (the producer retries it): at least once
+        messages = await asyncio.get_running_loop().run_in_executor(None, cuttable.consume, topics.telemetry, 3, 3)
+        stored = set(by_msgid(messages))
+        assert {"before", envelope_of(recovered)["params"]["msgid"]} <= stored
+        assert all(msgid in ("before", "during") or msgid.startswith("after-") for msgid in stored)
+
+
+class TestServiceStartsWhileKafkaIsDown:
+    @pytest.fixture
+    def kafka_target(self, cuttable):
+        return cuttable
+
+    @pytest.fixture
+    def topics(self, cuttable):
+        # created on the broker, then the network to it is cut before the app starts
+        from tests.kafka_cluster import unique_topic
+
+        class Topics:
+            telemetry = cuttable.create_topic(unique_topic("telemetry"))
+            batches = cuttable.create_topic(unique_topic("batches"))
+            missing = unique_topic("missing")
+
+        cuttable.cut()
+        return Topics
+
+    @pytest.mark.gen_test(timeout=40)
+    async def test_starts_says_down_answers_503_and_recovers(self, post, health, cuttable, topics):
+        result = await health()
+        assert result["status"] == "degraded"
+        assert result["sinks"]["bus"]["state"] == "down"
+        assert result["sinks"]["bus"]["error"]
+        assert result["sinks"]["local"]["state"] == "up"
+
+        response, elapsed = await _timed(post("telemetry", ingest_request(data=EVENT)))
+        assert_unavailable(response)
+        assert elapsed <= SEND_TIMEOUT + 1.0
+        response, elapsed = await _timed(post("example", ingest_request()))
+        assert_envelope_ok(response)
+        assert elapsed < 0.5
+
+        cuttable.restore()
+        recovered = await _recovers(post, "telemetry", 20)
+        assert recovered is not None, "the sink did not connect once Kafka was there"
+        assert (await eventually(lambda: _bus_up(health), 5)) is not None
+        msgid = envelope_of(recovered)["params"]["msgid"]
+        messages = await asyncio.get_running_loop().run_in_executor(None, cuttable.consume, topics.telemetry, 1, 5)
+        assert msgid in by_msgid(messages)
