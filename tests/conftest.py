@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests import service_process
 from tornado_ingest.app import make_app
 from tornado_ingest.config import parse_config
 
@@ -35,6 +36,20 @@ def ingest_request(data=None, msgid="m-1", **overrides):
 
 def body_of(value) -> bytes:
     return value if isinstance(value, bytes) else json.dumps(value).encode()
+
+
+@pytest.fixture
+def service_factory(tmp_path):
+    started = []
+
+    def start(*args, argv=None):
+        service = service_process.Service(args, cwd=str(tmp_path), argv=argv)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.kill()
 
 
 @pytest.fixture

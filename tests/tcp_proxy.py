@@ -1,8 +1,10 @@
 """A small TCP proxy for tests: put it between the service and a broker, then cut and restore.
 
 ``cut()`` drops every live connection and refuses new ones; ``restore()``
-listens again on the same port. It runs in its own threads, so it behaves like
-a remote network path whatever the test's event loop is doing.
+listens again on the same port. ``freeze()`` holds every byte in both
+directions without closing anything (a broker that stopped answering), until
+``thaw()``. It runs in its own threads, so it behaves like a remote network
+path whatever the test's event loop is doing.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ class TcpProxy:
         self._listener: Optional[socket.socket] = None
         self._connections: List[socket.socket] = []
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     @property
     def address(self) -> str:
@@ -43,6 +47,14 @@ class TcpProxy:
             connections, self._connections = self._connections, []
         for conn in connections:
             _close(conn)
+        self._flowing.set()  # let frozen pumps see their sockets closed
+
+    def freeze(self) -> None:
+        """Hold all traffic, closing nothing: what confirm and send timeouts are for."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     def restore(self) -> None:
         """Accept again, on the same port."""
@@ -76,21 +88,21 @@ class TcpProxy:
                     return
                 self._connections += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True, name="proxy-pump").start()
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True, name="proxy-pump").start()
 
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while True:
-            data = source.recv(65536)
-            if not data:
-                break
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        _close(source)
-        _close(sink)
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                self._flowing.wait()
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(source)
+            _close(sink)
 
 
 def _close(sock: socket.socket) -> None:

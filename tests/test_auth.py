@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.conftest import envelope_of, ingest_request
-from tests.test_cli import ROOT, environment
+from tests.service_process import ROOT, environment
 from tornado_ingest.auth import hash_key
 from tornado_ingest.config import ConfigError, parse_config
 

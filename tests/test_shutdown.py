@@ -11,7 +11,6 @@ import time
 import pytest
 
 from tests.conftest import REFERENCE_REQUEST, ingest_request
-from tests.test_cli import service_factory  # noqa: F401  (fixture)
 
 
 @pytest.mark.parametrize("processes", ["1", "2"])

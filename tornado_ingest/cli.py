@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     if args.command == "check-config":
         return check_config(args.path)
     if args.command == "hash-key":
@@ -52,6 +52,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     from tornado_ingest.server import run
 
     return run(config)
+
+
+# Broker drivers log every failed reconnect attempt at ERROR; the sinks log one
+# warning per change of state (passwords masked), so the drivers speak at DEBUG only.
+DRIVER_LOGGERS = ("kafka", "pika")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        for name in DRIVER_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def check_config(path: str) -> int:
