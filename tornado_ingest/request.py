@@ -24,7 +24,7 @@ IDENTITY_ENCODINGS = ("", "identity")
 
 def check_content_type(content_type: Optional[str]) -> None:
     """A missing Content-Type is JSON; a present one must be JSON in UTF-8."""
-    if content_type is None:
+    if content_type is None or content_type == JSON_MEDIA_TYPE:
         return
     media_type, _, parameters = content_type.partition(";")
     media_type = media_type.strip().lower()
