@@ -97,6 +97,18 @@ def get_handlers(context: Context) -> List[Tuple[str, Any, Dict[str, Any]]]:
     ]
 
 
+ACCESS_LOG = logging.getLogger("tornado.access")
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access line, formatted only when its level is logged (a cost per request)."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if ACCESS_LOG.isEnabledFor(level):
+        request = handler.request
+        ACCESS_LOG.log(level, "%d %s %s (%s) %.2fms", status, request.method, request.uri, request.remote_ip, 1000.0 * request.request_time())
+
+
 class IngestApplication(tornado.web.Application):
     """A Tornado application that owns its sinks: ``start`` them, ``close`` them."""
 
@@ -106,6 +118,7 @@ class IngestApplication(tornado.web.Application):
             get_handlers(self.context),
             default_handler_class=NotFoundHandler,
             default_handler_args={"context": self.context},
+            log_function=log_request,
             **settings,
         )
 

@@ -1,0 +1,205 @@
+"""The measurements: start the ceiling and the service (one per sink), alternate wrk over them.
+
+For each ``--processes`` value, a bare server and one service per sink run
+side by side; each round measures every one of them in turn (the order
+rotates per round, so slow drift hurts no one more than another), each after a
+short warm-up. With two or more CPUs and one process, servers are pinned to one
+CPU and wrk (and the mock Kafka broker) to another; with several processes
+nothing is pinned, since the workers need the CPUs that wrk also needs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from bench import wrk
+from bench.backends import Backend, make_backends
+from bench.procs import Proc, Processes, StartFailed, free_port, rss_bytes, wait_ready
+
+BARE = "bare"
+Key = Tuple[int, str, int, str]  # processes, payload, connections, server
+
+
+@dataclass
+class Layout:
+    server_cpu: Optional[int]
+    load_cpu: Optional[int]
+    text: str
+
+
+def layout(processes: int, cpus: List[int], pin: bool) -> Layout:
+    if pin and processes == 1 and len(cpus) >= 2:
+        return Layout(cpus[0], cpus[1], "servers pinned to CPU %d; wrk and the mock Kafka broker to CPU %d" % (cpus[0], cpus[1]))
+    why = "--no-pin" if not pin else ("one CPU" if len(cpus) < 2 else "%d workers need the CPUs too" % processes)
+    return Layout(None, None, "nothing pinned (%s): servers, wrk and brokers share %d CPUs" % (why, len(cpus)))
+
+
+@dataclass
+class Server:
+    name: str
+    proc: Proc
+    url: str
+    backend: Optional[Backend] = None
+
+
+@dataclass
+class Outcome:
+    results: Dict[Key, List[wrk.Result]] = field(default_factory=dict)
+    skipped: Dict[str, str] = field(default_factory=dict)  # "kafka (2 processes)" -> why
+    layouts: Dict[int, str] = field(default_factory=dict)
+    soak: Optional[dict] = None
+
+
+class Runner:
+    def __init__(self, args, wrk_path: str, procs: Processes, workdir: str, bodies: Dict[str, str], cpus: List[int], outcome: Outcome):
+        self.args, self.wrk_path, self.procs = args, wrk_path, procs
+        self.workdir, self.bodies, self.cpus, self.outcome = workdir, bodies, cpus, outcome
+
+    # -- servers --------------------------------------------------------------
+
+    def start_bare(self, processes: int, cpu: Optional[int]) -> Server:
+        port = free_port()
+        argv = [sys.executable, "-m", "bench.bare", "--port", str(port), "--processes", str(processes), "--json", self.args.bare_json]
+        proc = self.procs.start("bare-p%d" % processes, argv, cpu=cpu)
+        base = "http://127.0.0.1:%d" % port
+        wait_ready(proc, base + "/ready")
+        return Server(BARE, proc, base + "/v2/data/in/bench")
+
+    def start_service(self, backend: Backend, processes: int, lay: Layout) -> Server:
+        sink = backend.config(self.workdir, self.procs, lay.load_cpu)
+        config = {
+            "server": {"address": "127.0.0.1"},
+            "sinks": {"bench": sink},
+            "datasets": {"bench": {"sink": "bench", "entry_topic": backend.topic}},
+        }
+        path = os.path.join(self.workdir, "%s-p%d.yaml" % (backend.name, processes))
+        with open(path, "w") as handle:
+            json.dump(config, handle, indent=2)  # JSON is YAML
+        port = free_port()
+        argv = [
+            sys.executable, "-m", "tornado_ingest", "--config", path, "--port", str(port), "--address", "127.0.0.1",
+            "--processes", str(processes), "--log-level", self.args.service_log_level,
+        ]
+        proc = self.procs.start("service-%s-p%d" % (backend.name, processes), argv, cpu=lay.server_cpu)
+        base = "http://127.0.0.1:%d" % port
+        wait_ready(proc, base + "/ready", timeout=45)
+        return Server(backend.name, proc, base + "/v2/data/in/bench", backend)
+
+    def start_all(self, processes: int, lay: Layout, sink_names: List[str]) -> List[Server]:
+        servers = [self.start_bare(processes, lay.server_cpu)]
+        for backend in make_backends(sink_names, self.args.rabbitmq_url):
+            try:
+                servers.append(self.start_service(backend, processes, lay))
+            except (StartFailed, RuntimeError, OSError) as exc:
+                backend.close()
+                self.skip(backend.name, processes, "the service did not start: %s" % exc)
+        return servers
+
+    def stop_all(self, servers: List[Server]) -> None:
+        for server in servers:
+            self.procs.stop(server.proc)
+            if server.backend is not None:
+                server.backend.close()
+
+    def skip(self, name: str, processes: int, why: str) -> None:
+        label = "%s (%d process%s)" % (name, processes, "es" if processes > 1 else "")
+        self.outcome.skipped[label] = why
+        print("bench: skipping %s: %s" % (label, why.splitlines()[0]), file=sys.stderr)
+
+    # -- measurements ---------------------------------------------------------
+
+    def measure(self, server: Server, payload: str, connections: int, seconds: float, lay: Layout) -> wrk.Result:
+        body = self.bodies[payload]
+        if self.args.warmup > 0:
+            wrk.run(self.wrk_path, server.url, body, connections, self.args.warmup, self.args.threads, lay.load_cpu)
+        result = wrk.run(self.wrk_path, server.url, body, connections, seconds, self.args.threads, lay.load_cpu)
+        if server.backend is not None:
+            server.backend.clear()
+        return result
+
+    def groups(self, processes: int, servers: List[Server]) -> List[Tuple[str, int, List[Server]]]:
+        found = [(payload, self.args.connections, servers) for payload in self.args.payloads]
+        upstream = self.args.upstream_connections
+        kafka = [s for s in servers if s.name in (BARE, "kafka")]
+        if processes == 1 and upstream and upstream != self.args.connections and "single" in self.args.payloads and len(kafka) == 2:
+            found.append(("single", upstream, kafka))
+        return found
+
+    def run_matrix(self, sink_names: List[str]) -> None:
+        for processes in self.args.processes:
+            lay = layout(processes, self.cpus, self.args.pin)
+            self.outcome.layouts[processes] = lay.text
+            print("\n== %d process%s: %s" % (processes, "es" if processes > 1 else "", lay.text))
+            servers = self.start_all(processes, lay, sink_names)
+            try:
+                for payload, connections, members in self.groups(processes, servers):
+                    self.run_group(processes, payload, connections, members, lay)
+            finally:
+                self.stop_all(servers)
+
+    def run_group(self, processes: int, payload: str, connections: int, members: List[Server], lay: Layout) -> None:
+        live = list(members)
+        for number in range(self.args.rounds):
+            shift = number % len(live) if live else 0
+            for server in live[shift:] + live[:shift]:
+                if not server.proc.alive():
+                    continue
+                label = "p%d %-6s c%-3d round %d/%d %-8s" % (processes, payload, connections, number + 1, self.args.rounds, server.name)
+                try:
+                    result = self.measure(server, payload, connections, self.args.duration, lay)
+                except wrk.WrkFailed as exc:
+                    print("  %s wrk failed: %s" % (label, exc), file=sys.stderr)
+                    continue
+                self.outcome.results.setdefault((processes, payload, connections, server.name), []).append(result)
+                bad = result.errors + result.non2xx
+                print("  %s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms%s" % (
+                    label, result.rps, result.p50_ms, result.p99_ms, "  (%d errors / non-2xx)" % bad if bad else ""), flush=True)
+                if not server.proc.alive():
+                    self.skip(server.name, processes, "the service died during the run:\n%s" % server.proc.log_tail())
+
+    # -- soak -----------------------------------------------------------------
+
+    def run_soak(self) -> None:
+        """Load the service for ``--soak`` seconds and sample its RSS (all workers) as it goes."""
+        args = self.args
+        processes = args.soak_processes
+        lay = layout(processes, self.cpus, args.pin)
+        backend = make_backends([args.soak_sink], args.rabbitmq_url)[0]
+        why = backend.unavailable()
+        if why:
+            self.skip("soak " + backend.name, processes, why)
+            return
+        print("\n== soak: %s sink, %d process(es), %ss at %d connections; %s" % (backend.name, processes, args.soak, args.connections, lay.text))
+        try:
+            server = self.start_service(backend, processes, lay)
+        except (StartFailed, RuntimeError, OSError) as exc:
+            backend.close()
+            self.skip("soak " + backend.name, processes, "the service did not start: %s" % exc)
+            return
+        samples: List[Tuple[float, int]] = []
+        box: Dict[str, object] = {}
+        try:
+            wrk.run(self.wrk_path, server.url, self.bodies["single"], args.connections, max(args.warmup, 5), args.threads, lay.load_cpu)
+
+            def load() -> None:
+                try:
+                    box["result"] = wrk.run(self.wrk_path, server.url, self.bodies["single"], args.connections, args.soak, args.threads, lay.load_cpu)
+                except wrk.WrkFailed as exc:
+                    box["error"] = str(exc)
+
+            thread = threading.Thread(target=load, daemon=True)
+            start = time.monotonic()
+            thread.start()
+            while thread.is_alive():
+                samples.append((time.monotonic() - start, rss_bytes(server.proc.pid)))
+                print("  soak t=%5.0fs rss %.1f MiB" % (samples[-1][0], samples[-1][1] / 2**20), flush=True)
+                thread.join(args.soak_interval)
+        finally:
+            self.stop_all([server])
+        self.outcome.soak = {"sink": backend.name, "processes": processes, "seconds": args.soak, "samples": samples,
+                             "result": box.get("result"), "error": box.get("error"), "layout": lay.text}
