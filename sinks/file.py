@@ -15,7 +15,8 @@ Example::
       example: {sink: local, entry_topic: example}   # -> /var/lib/ingest/example.jsonl
 
 One writer thread per sink does all the disk work, so the IOLoop never waits on
-the disk. Records that arrive together are appended in one ``write`` under an
+the disk; the lines of one loop iteration are handed to it together, and the
+records that arrive together are appended in one ``write`` under an
 exclusive ``flock`` (group commit): lines never interleave, also across
 processes, and a failed write is truncated away so no line is ever torn.
 A file moved away (log rotation) is noticed and a new one is started.
@@ -134,24 +135,35 @@ class _AppendWriter(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.sink = sink
         self.closing = False
-        self._queue: "queue.SimpleQueue[Optional[_Pending]]" = queue.SimpleQueue()
+        self._queue: "queue.SimpleQueue[Optional[List[_Pending]]]" = queue.SimpleQueue()
+        self._gathered: Optional[List[_Pending]] = None
         self._files: Dict[str, Tuple[int, int]] = {}
 
     def submit(self, destination: str, line: bytes, future: "asyncio.Future[None]") -> None:
-        self._queue.put((destination, line, future))
+        """On the loop: gather this loop iteration's lines, hand them over in one go."""
+        if self._gathered is None:
+            self._gathered = []
+            self.sink._loop.call_soon(self._hand_over)
+        self._gathered.append((destination, line, future))
+
+    def _hand_over(self) -> None:
+        gathered, self._gathered = self._gathered, None
+        if gathered:
+            self._queue.put(gathered)
 
     def submit_stop(self) -> None:
+        self._hand_over()
         self._queue.put(None)
 
     def run(self) -> None:
         stop = False
         while not stop:
             batch: List[_Pending] = []
-            item = self._queue.get()
-            while item is not None:
-                batch.append(item)
+            handed = self._queue.get()
+            while handed is not None:
+                batch += handed
                 try:
-                    item = self._queue.get_nowait()
+                    handed = self._queue.get_nowait()
                 except queue.Empty:
                     break
             else:
