@@ -147,13 +147,15 @@ class KafkaSite:
         return name
 
     def consume(self, topic: str, count: int, timeout: float = 10.0) -> list:
-        """The first ``count`` messages of ``topic`` (fewer if ``timeout`` runs out)."""
-        from kafka import KafkaConsumer
+        """The first ``count`` messages of ``topic`` (fewer if ``timeout`` runs out).
+
+        Partitions are assigned explicitly and read from the beginning: a
+        subscription without a consumer group can miss its first assignment.
+        """
+        from kafka import KafkaConsumer, TopicPartition
 
         consumer = KafkaConsumer(
-            topic,
             bootstrap_servers=self.bootstrap,
-            auto_offset_reset="earliest",
             enable_auto_commit=False,
             consumer_timeout_ms=500,
             **self.client_options,
@@ -161,6 +163,14 @@ class KafkaSite:
         messages: list = []
         deadline = time.monotonic() + timeout
         try:
+            partitions = consumer.partitions_for_topic(topic)
+            while not partitions and time.monotonic() < deadline:
+                time.sleep(0.1)
+                partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                return messages
+            consumer.assign([TopicPartition(topic, partition) for partition in sorted(partitions)])
+            consumer.seek_to_beginning()
             while len(messages) < count and time.monotonic() < deadline:
                 for message in consumer:
                     messages.append(message)
