@@ -121,6 +121,7 @@ def parse_json(body: bytes, max_depth: int) -> Any:
     return document
 
 
+_NOT_BRACKET = bytes(byte for byte in range(256) if byte not in b"{}[]")
 _NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'{}[]"')
 _INNERMOST_PAIR = re.compile(rb"\{\}|\[\]")
 
@@ -128,17 +129,24 @@ _INNERMOST_PAIR = re.compile(rb"\{\}|\[\]")
 def nested_deeper_than(body: bytes, max_depth: int) -> bool:
     """Whether a (valid) JSON text nests objects/arrays deeper than ``max_depth``.
 
-    Done on the bytes at C speed: drop escape sequences (so every quote left
-    delimits a string), keep only brackets and quotes, drop the strings, then
-    peel the innermost bracket pairs once per level.
+    Done on the bytes at C speed, by peeling the innermost bracket pairs once
+    per level. First over every bracket, strings included: balanced brackets
+    in strings can only add levels, so emptying within ``max_depth`` settles
+    it. Otherwise, exactly: escapes dropped (every quote left delimits a
+    string), strings dropped, then peeled.
     """
+    if _peels_within(body.translate(None, _NOT_BRACKET), max_depth):
+        return False
     skeleton = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
-    brackets = b"".join(skeleton.split(b'"')[::2])  # even pieces lie outside strings
-    for _ in range(max_depth):
+    return not _peels_within(b"".join(skeleton.split(b'"')[::2]), max_depth)  # even pieces lie outside strings
+
+
+def _peels_within(brackets: bytes, levels: int) -> bool:
+    for _ in range(levels):
         if not brackets:
-            return False
+            return True
         brackets = _INNERMOST_PAIR.sub(b"", brackets)
-    return bool(brackets)
+    return not brackets
 
 
 # -- the request rules --------------------------------------------------------
