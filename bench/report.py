@@ -6,6 +6,8 @@ connections (for latency a ratio above 1 means slower than the ceiling).
 """
 from __future__ import annotations
 
+import os
+
 import statistics
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -223,12 +225,18 @@ def markdown(summaries: Dict[Key, Summary], outcome: Outcome, context: dict) -> 
     for label, why in outcome.skipped.items():
         out += ["- **Skipped %s**: %s" % (label, " ".join(why.split()))]
     out += ["", "## Targets (issue 6)", "", md_table(targets(summaries, outcome, args.connections, args.upstream_connections), TARGET_HEADER)]
+    if os.path.exists(WHY):  # the hand-written reasons for the misses, kept beside the harness
+        with open(WHY, encoding="utf-8") as notes:
+            out += ["", notes.read().strip()]
     out += ["", "## Figures", ""]
     for group in groups(summaries):
         out += ["### " + group_title(group), "", md_table(group_rows(summaries, group), HEADER), ""]
     if outcome.soak:
         out += soak_markdown(outcome.soak)
     return "\n".join(out).rstrip() + "\n"
+
+
+WHY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "WHY.md")
 
 
 def soak_markdown(soak: dict) -> List[str]:

@@ -27,7 +27,7 @@ from tornado_ingest.errors import (
 from tornado_ingest.records import make_record
 from tornado_ingest.request import check_content_type, gunzip, is_gzipped, parse_json, request_msgid, validate_request
 
-log = logging.getLogger("tornado_ingest.access")
+log = logging.getLogger(__name__)
 
 
 @stream_request_body
@@ -51,7 +51,7 @@ class BaseHandler(RequestHandler):
         self.check_request()
 
     def check_request(self) -> None:
-        """Refuse the request before its body is read (route, method, size)."""
+        """Refuse the request before its body is read (method; then API key and size)."""
         if self.request.method not in self.allowed_methods:
             raise MethodNotAllowed(
                 "%s is not allowed here; use %s" % (self.request.method, " or ".join(self.allowed_methods)),
