@@ -220,3 +220,36 @@ async def test_fuzzed_requests_never_get_a_5xx(post, memory_sink):
         assert envelope["params"]["status"] == ("SUCCESS" if response.code == 200 else "FAILED")
     assert statuses.get(400, 0) > 300  # most mutations break the request
     assert (await post("/v2/data/in/events", GOOD)).code == 200
+
+
+# -- slow clients -----------------------------------------------------------------
+
+@pytest.mark.gen_test(timeout=15)
+async def test_a_body_that_never_completes_is_cut_off(app, http_server, http_port, post):
+    import asyncio
+    import time
+
+    app.context.server.body_timeout = 0.5
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+    writer.write(b"POST /v2/data/in/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\":")
+    await writer.drain()
+    started = time.monotonic()
+    assert await asyncio.wait_for(reader.read(), timeout=5) == b""  # closed, nothing answered
+    assert 0.4 < time.monotonic() - started < 2.6
+    assert not app.context.receiving
+    assert (await post("/v2/data/in/events", GOOD)).code == 200
+
+
+def test_a_request_head_that_never_completes_is_cut_off(service_factory, tmp_path):
+    import socket
+    import time
+
+    config = tmp_path / "c.yaml"
+    config.write_text("server: {idle_timeout: 0.5}\nsinks: {m: {type: memory}}\ndatasets: {example: {sink: m, entry_topic: e}}\n")
+    service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
+    with socket.create_connection(("127.0.0.1", service.port), timeout=5) as slow:
+        slow.sendall(b"POST /v2/data/in/example HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        assert slow.recv(100) == b""
+        assert 0.4 < time.monotonic() - started < 3
+    assert service.post("/v2/data/in/example", ingest_request())[0] == 200

@@ -5,6 +5,7 @@ import asyncio
 import logging
 from typing import Any, Dict, List, Optional, Tuple
 
+import tornado.ioloop
 import tornado.web
 
 from sinks.base import DestinationNotFound, Record, RecordTooLarge, Sink, SinkUnavailable
@@ -13,6 +14,8 @@ from tornado_ingest.errors import PayloadTooLarge, ServiceUnavailable, TooManyRe
 from tornado_ingest.handlers import HealthHandler, IngestHandler, NotFoundHandler, ReadyHandler
 
 log = logging.getLogger(__name__)
+
+BODY_SWEEP_MS = 1000  # how often late request bodies are looked for
 
 
 class Context:
@@ -35,6 +38,24 @@ class Context:
         self.max_inflight = {name: spec.max_inflight for name, spec in config.sinks.items()}
         self._retry_after = {"Retry-After": str(config.server.retry_after)}
         self._idle: Optional[asyncio.Event] = None
+        self.receiving: Dict[Any, float] = {}  # handler -> loop time its body must have arrived by
+
+    def body_expected(self, handler: Any) -> None:
+        self.receiving[handler] = tornado.ioloop.IOLoop.current().time() + self.server.body_timeout
+
+    def body_arrived(self, handler: Any) -> None:
+        self.receiving.pop(handler, None)
+
+    def cut_slow_bodies(self) -> None:
+        """Close the connections whose request body is late (server.body_timeout)."""
+        if not self.receiving:
+            return
+        now = tornado.ioloop.IOLoop.current().time()
+        for handler, deadline in list(self.receiving.items()):
+            if deadline <= now:
+                del self.receiving[handler]
+                log.info("closing %s: request body not complete after %ss", handler.request.remote_ip, self.server.body_timeout)
+                handler.request.connection.close()
 
     async def dispatch(self, dataset: Dataset, record: Record) -> None:
         """Hand one record to the dataset's sink; return once the sink has it."""
@@ -121,12 +142,15 @@ class IngestApplication(tornado.web.Application):
             log_function=log_request,
             **settings,
         )
+        self._body_sweeper: Optional[tornado.ioloop.PeriodicCallback] = None
 
     @property
     def sinks(self) -> Dict[str, Sink]:
         return self.context.sinks
 
     async def start(self) -> None:
+        self._body_sweeper = tornado.ioloop.PeriodicCallback(self.context.cut_slow_bodies, BODY_SWEEP_MS)
+        self._body_sweeper.start()
         for sink in self.sinks.values():
             await sink.start()
             log.info("sink %r started: %s", sink.name, sink.health())
@@ -136,6 +160,8 @@ class IngestApplication(tornado.web.Application):
             log.warning("no API keys configured: anyone who can reach the ingest endpoint may write to every dataset")
 
     async def close(self) -> None:
+        if self._body_sweeper is not None:
+            self._body_sweeper.stop()
         for sink in self.sinks.values():
             try:
                 await sink.close()

@@ -38,6 +38,7 @@ class ConfigError(Exception):
 
 _non_empty = All(str, Length(min=1), msg="expected a non-empty string")
 _seconds = All(Coerce(float), Range(min=0), msg="expected a number of seconds (0 or more)")
+_positive_seconds = All(Coerce(float), Range(min=0.1), msg="expected a number of seconds (0.1 or more)")
 
 SERVER_SCHEMA = Schema(
     {
@@ -48,8 +49,8 @@ SERVER_SCHEMA = Schema(
         Opt("retry_after", default=5): All(Coerce(int), Range(min=0), msg="expected a whole number of seconds"),
         Opt("drain_timeout", default=30.0): _seconds,
         Opt("max_batch_events", default=10_000): All(Coerce(int), Range(min=1), msg="expected a positive number of events"),
-        Opt("idle_timeout", default=60.0): _seconds,
-        Opt("body_timeout", default=60.0): _seconds,
+        Opt("idle_timeout", default=60.0): _positive_seconds,
+        Opt("body_timeout", default=60.0): _positive_seconds,
         Opt("processes", default=1): All(Coerce(int), Range(min=0, max=256), msg="expected a number of processes (0: one per core)"),
     }
 )

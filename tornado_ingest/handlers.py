@@ -88,6 +88,7 @@ class BaseHandler(RequestHandler):
         self._uncount()
 
     def _uncount(self) -> None:
+        self.context.body_arrived(self)
         if self._counted:
             self._counted = False
             self.context.request_finished()
@@ -107,6 +108,7 @@ class IngestHandler(BaseHandler):
         declared = self.request.headers.get("Content-Length")
         if declared is not None and int(declared) > self._limit:
             raise self._too_large()
+        self.context.body_expected(self)
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished:
@@ -120,6 +122,7 @@ class IngestHandler(BaseHandler):
         self._chunks.append(chunk)
 
     async def post(self, dataset_id: str) -> None:
+        self.context.body_arrived(self)
         if self._finished:
             return
         headers = self.request.headers

@@ -50,7 +50,8 @@ async def serve(config: Config, sockets: List[socket.socket]) -> int:
         max_body_size=UNLIMITED_BODY,
         decompress_request=False,
         idle_connection_timeout=config.server.idle_timeout,  # also bounds the wait for a request's head
-        body_timeout=config.server.body_timeout,
+        # No body_timeout here: Tornado would arm a timer per request; Context.cut_slow_bodies
+        # enforces server.body_timeout with one sweep a second instead.
     )
     server.add_sockets(sockets)
 
