@@ -359,17 +359,28 @@ class _Dispatcher(threading.Thread):
         self.producer: Optional[Any] = None
         self.connect_failed = False
         self.closing = False
-        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()  # lists of _Item, or _STOP / _WAKE
+        self._gathered: Optional[List[_Item]] = None
         self._waiting: Dict[str, _Waiting] = {}
         self._probe: Any = None
         self._probe_at = 0.0
         self._probe_sent = 0.0
 
     def submit(self, item: _Item) -> None:
-        self._queue.put(item)
+        """On the loop: gather this loop iteration's records, hand them over in one go."""
+        if self._gathered is None:
+            self._gathered = []
+            self.sink._loop.call_soon(self._hand_over)
+        self._gathered.append(item)
+
+    def _hand_over(self) -> None:
+        gathered, self._gathered = self._gathered, None
+        if gathered:
+            self._queue.put(gathered)
 
     def stop(self) -> None:
         self.closing = True
+        self._hand_over()
         self._queue.put(_STOP)
 
     def _wake(self, *_: Any) -> None:
@@ -419,7 +430,8 @@ class _Dispatcher(threading.Thread):
             if item is _STOP:
                 return True
             if item is not _WAKE:
-                self.sink._complete(item[2], SinkUnavailable("not connected to Kafka: %s" % self.sink.last_error))
+                for record in item:
+                    self.sink._complete(record[2], SinkUnavailable("not connected to Kafka: %s" % self.sink.last_error))
 
     def _serve(self) -> None:
         get = self._queue.get
@@ -436,7 +448,8 @@ class _Dispatcher(threading.Thread):
                 if item is _STOP:
                     stop = True
                 elif item is not _WAKE:
-                    self._send(item)
+                    for record in item:
+                        self._send(record)
                 try:
                     item = get_nowait()
                 except queue.Empty:
@@ -568,7 +581,8 @@ class _Dispatcher(threading.Thread):
             except queue.Empty:
                 break
             if item is not _STOP and item is not _WAKE:
-                self.sink._complete(item[2], error)
+                for record in item:
+                    self.sink._complete(record[2], error)
         producer, self.producer = self.producer, None
         if producer is not None:
             try:
