@@ -96,6 +96,7 @@ def test_ready_goes_503_while_draining_and_in_flight_requests_finish(service_fac
     draining = probe.getresponse()
     body = json.loads(draining.read())
     assert draining.status == 503 and body["error"]["code"] == "NOT_READY" and "draining" in body["error"]["message"]
+    assert draining.getheader("Connection") == "close"  # kept-alive clients are sent elsewhere
     sender.join(10)
     assert outcome["status"] == 200
     assert service.process.wait(15) == 0

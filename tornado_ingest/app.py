@@ -23,7 +23,7 @@ class Context:
 
     ``dispatch`` is the one place a record meets its sink: the per-sink bound on
     records in flight (429 past it) and the translation of sink failures into
-    the contract's answers (503, 404) live here and nowhere else.
+    the contract's answers (503, 404, 413) live here and nowhere else.
     """
 
     def __init__(self, config: Config, sinks: Dict[str, Sink]):

@@ -48,6 +48,10 @@ class BaseHandler(RequestHandler):
     def prepare(self) -> None:
         self.context.request_started()
         self._counted = True
+        if self.context.draining:
+            # Tornado then answers "Connection: close" and closes once the answer is out,
+            # so kept-alive clients move elsewhere instead of holding the drain open.
+            self.request.connection._disconnect_on_finish = True
         self.check_request()
 
     def check_request(self) -> None:
