@@ -5,6 +5,7 @@ whole bench; ``config`` gives the service's ``sinks.<name>`` entry; ``clear``
 runs after every measurement so nothing grows without bound; ``close`` at the
 end of a service's life.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -84,12 +85,17 @@ class KafkaBackend(Backend):
         if missing == "sinks.kafka":
             return "sinks/kafka.py is not there yet"
         if missing:
-            return "Python module %r is not installed (the kafka sink needs kafka-python; the mock cluster confluent-kafka)" % missing
+            return (
+                "Python module %r is not installed (the kafka sink needs kafka-python; the mock cluster confluent-kafka)"
+                % missing
+            )
         return None
 
     def config(self, workdir: str, procs: Processes, cpu: Optional[int]) -> Dict[str, Any]:
         self.procs = procs
-        self.holder = procs.start("kafka-mock-%s" % uuid.uuid4().hex[:6], [sys.executable, "-m", "bench.kafka_mock"], cpu=cpu)
+        self.holder = procs.start(
+            "kafka-mock-%s" % uuid.uuid4().hex[:6], [sys.executable, "-m", "bench.kafka_mock"], cpu=cpu
+        )
         bootstrap = _read_bootstrap(self.holder)
         return {"type": "kafka", "bootstrap_servers": bootstrap, "producer": {"api_version": "2.3"}}
 

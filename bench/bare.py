@@ -8,6 +8,7 @@ this is its overhead, so every figure is also shown as a ratio to this one.
 It stops on SIGTERM, and also when its stdin closes (the bench died), so it
 never outlives the run that started it.
 """
+
 from __future__ import annotations
 
 import argparse

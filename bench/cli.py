@@ -1,9 +1,10 @@
 """``python -m bench``: measure the service against a bare Tornado handler, print, write RESULTS.md.
 
-    python -m bench                 # the full run, ~12 minutes: 3 rounds of 10 s each
-    python -m bench --quick         # a ~2-minute smoke check of the harness
-    python -m bench --soak 300      # the full run, then 5 minutes watching the service's RSS
+python -m bench                 # the full run, ~12 minutes: 3 rounds of 10 s each
+python -m bench --quick         # a ~2-minute smoke check of the harness
+python -m bench --soak 300      # the full run, then 5 minutes watching the service's RSS
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,33 +33,68 @@ def _list(kind, choices=None):
         values = [kind(part) for part in text.split(",") if part.strip()]
         bad = [v for v in values if choices and v not in choices]
         if bad or not values:
-            raise argparse.ArgumentTypeError("expected a comma-separated list of %s" % (", ".join(map(str, choices)) if choices else kind.__name__))
+            raise argparse.ArgumentTypeError(
+                "expected a comma-separated list of %s" % (", ".join(map(str, choices)) if choices else kind.__name__)
+            )
         return values
 
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench", description="Benchmark tornado-ingest against a bare Tornado handler with wrk.")
-    p.add_argument("--quick", action="store_true", help="smoke check: %(rounds)d rounds of %(duration).0f s, %(warmup).0f s warm-up (~2 min)" % QUICK)
+    p = argparse.ArgumentParser(
+        prog="python -m bench", description="Benchmark tornado-ingest against a bare Tornado handler with wrk."
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke check: %(rounds)d rounds of %(duration).0f s, %(warmup).0f s warm-up (~2 min)" % QUICK,
+    )
     p.add_argument("--duration", type=float, help="seconds per measurement (default %.0f)" % FULL["duration"])
-    p.add_argument("--warmup", type=float, help="seconds of warm-up before each measurement (default %.0f)" % FULL["warmup"])
+    p.add_argument(
+        "--warmup", type=float, help="seconds of warm-up before each measurement (default %.0f)" % FULL["warmup"]
+    )
     p.add_argument("--rounds", type=int, help="rounds; figures are medians over them (default %d)" % FULL["rounds"])
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32, as the issue's targets)")
-    p.add_argument("--upstream-connections", type=int, default=50,
-                   help="also measure Kafka, single events, 1 process at this many connections, as the upstream figures were (default 50; 0: no)")
-    p.add_argument("--sinks", type=_list(str, SINKS), default=list(SINKS), help="comma-separated (default file,kafka,rabbitmq)")
+    p.add_argument(
+        "--upstream-connections",
+        type=int,
+        default=50,
+        help="also measure Kafka, single events, 1 process at this many connections, as the upstream figures were (default 50; 0: no)",
+    )
+    p.add_argument(
+        "--sinks", type=_list(str, SINKS), default=list(SINKS), help="comma-separated (default file,kafka,rabbitmq)"
+    )
     p.add_argument("--processes", type=_list(int), default=[1, 2], help="service --processes values (default 1,2)")
-    p.add_argument("--payloads", type=_list(str, ("single", "batch")), default=["single", "batch"], help="default single,batch")
+    p.add_argument(
+        "--payloads", type=_list(str, ("single", "batch")), default=["single", "batch"], help="default single,batch"
+    )
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: wrk has one CPU)")
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin servers and wrk to CPUs")
-    p.add_argument("--service-log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                   help="the service's --log-level (default WARNING: access lines for 4xx/5xx only, as a busy "
-                        "deployment runs; INFO logs a line per request)")
-    p.add_argument("--bare-json", default="auto", choices=["auto", "json", "orjson"], help="JSON library of the ceiling (default auto: orjson if installed)")
-    p.add_argument("--rabbitmq-url", default=os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
-                   help="broker for the rabbitmq sink (default $RABBITMQ_URL or guest@127.0.0.1:5672)")
-    p.add_argument("--soak", type=float, metavar="SECONDS", help="also load the service this long and sample its RSS (the memory target: 300)")
+    p.add_argument(
+        "--service-log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="the service's --log-level (default WARNING: access lines for 4xx/5xx only, as a busy "
+        "deployment runs; INFO logs a line per request)",
+    )
+    p.add_argument(
+        "--bare-json",
+        default="auto",
+        choices=["auto", "json", "orjson"],
+        help="JSON library of the ceiling (default auto: orjson if installed)",
+    )
+    p.add_argument(
+        "--rabbitmq-url",
+        default=os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+        help="broker for the rabbitmq sink (default $RABBITMQ_URL or guest@127.0.0.1:5672)",
+    )
+    p.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help="also load the service this long and sample its RSS (the memory target: 300)",
+    )
     p.add_argument("--soak-sink", default="file", choices=SINKS, help="sink for --soak (default file)")
     p.add_argument("--soak-processes", type=int, default=1, help="service processes for --soak (default 1)")
     p.add_argument("--soak-interval", type=float, default=5.0, help="seconds between RSS samples (default 5)")
@@ -149,7 +185,12 @@ def plan(args: argparse.Namespace, sinks: List[str]) -> str:
             count += 2 * args.rounds
     total = count * per + (args.soak or 0)
     return "bench: %d measurements of %.0f s (+%.0f s warm-up)%s: about %.0f minutes" % (
-        count, args.duration, args.warmup, " and a %.0f s soak" % args.soak if args.soak else "", total / 60 + 0.5)
+        count,
+        args.duration,
+        args.warmup,
+        " and a %.0f s soak" % args.soak if args.soak else "",
+        total / 60 + 0.5,
+    )
 
 
 def _bare_json(choice: str) -> str:

@@ -7,6 +7,7 @@ bench starts one per service start, so that memory goes with it.
 
     python -m bench.kafka_mock
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """What the figures were measured on: the machine and the library versions, for RESULTS.md."""
+
 from __future__ import annotations
 
 import os

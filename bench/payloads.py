@@ -3,6 +3,7 @@
 One body per kind is reused for every request (wrk sends it as it is); the
 events of a batch differ from each other, as real ones would.
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ only the bench, which then stops them in order), with its output in a log file
 (never a pipe that could fill) and its stdin a pipe the bench holds: helpers
 that watch stdin exit even if the bench is killed outright.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,13 +63,20 @@ class Processes:
         self.log_dir = log_dir
         self.procs: List[Proc] = []
 
-    def start(self, name: str, argv: Sequence[str], cpu: Optional[int] = None, env: Optional[Dict[str, str]] = None) -> Proc:
+    def start(
+        self, name: str, argv: Sequence[str], cpu: Optional[int] = None, env: Optional[Dict[str, str]] = None
+    ) -> Proc:
         log_path = os.path.join(self.log_dir, "%s.log" % name)
         log: IO[bytes] = open(log_path, "ab")
         try:
             popen = subprocess.Popen(
-                pinned(argv, cpu), cwd=ROOT, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, env=env,
+                pinned(argv, cpu),
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
             )
         finally:
             log.close()

@@ -4,6 +4,7 @@ Every figure is the median over the rounds; each ratio divides by the bare
 handler's median measured in the same run at the same processes, payload and
 connections (for latency a ratio above 1 means slower than the ceiling).
 """
+
 from __future__ import annotations
 
 import os
@@ -58,17 +59,32 @@ def group_rows(summaries: Dict[Key, Summary], group: Tuple[int, str, int]) -> Li
         s = summaries.get(group + (name,))
         if s is None:
             continue
-        rows.append([
-            name, "%.0f" % s.rps, _ratio(s.rps, bare and bare.rps), "%.0f" % s.eps, _ratio(s.eps, bare and bare.eps),
-            "%.2f" % s.p50_ms, _ratio(s.p50_ms, bare and bare.p50_ms), "%.2f" % s.p99_ms, _ratio(s.p99_ms, bare and bare.p99_ms),
-            str(s.rounds), str(s.bad),
-        ])
+        rows.append(
+            [
+                name,
+                "%.0f" % s.rps,
+                _ratio(s.rps, bare and bare.rps),
+                "%.0f" % s.eps,
+                _ratio(s.eps, bare and bare.eps),
+                "%.2f" % s.p50_ms,
+                _ratio(s.p50_ms, bare and bare.p50_ms),
+                "%.2f" % s.p99_ms,
+                _ratio(s.p99_ms, bare and bare.p99_ms),
+                str(s.rounds),
+                str(s.bad),
+            ]
+        )
     return rows
 
 
 def group_title(group: Tuple[int, str, int]) -> str:
     processes, payload, connections = group
-    return "%d process%s · %s · %d connections" % (processes, "es" if processes > 1 else "", PAYLOAD_NAMES[payload], connections)
+    return "%d process%s · %s · %d connections" % (
+        processes,
+        "es" if processes > 1 else "",
+        PAYLOAD_NAMES[payload],
+        connections,
+    )
 
 
 def _ratio(value: float, base: Optional[float]) -> str:
@@ -79,7 +95,9 @@ def text_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = []
     for row in [header, *rows]:
-        lines.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+        lines.append(
+            "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        )
     return "\n".join(lines)
 
 
@@ -90,6 +108,7 @@ def md_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
 
 
 # -- the issue's targets ------------------------------------------------------
+
 
 def _at_least(value: float, target: float) -> str:
     return "met" if value >= target else "missed by %s" % _percent((target - value) / target)
@@ -107,7 +126,9 @@ def _percent(fraction: float) -> str:
     return ("%.1f%%" if fraction < 0.1 else "%.0f%%") % (fraction * 100)
 
 
-def targets(summaries: Dict[Key, Summary], outcome: Outcome, connections: int, upstream_connections: int) -> List[List[str]]:
+def targets(
+    summaries: Dict[Key, Summary], outcome: Outcome, connections: int, upstream_connections: int
+) -> List[List[str]]:
     def get(processes: int, payload: str, server: str, conns: int = connections) -> Optional[Summary]:
         return summaries.get((processes, payload, conns, server))
 
@@ -118,19 +139,49 @@ def targets(summaries: Dict[Key, Summary], outcome: Outcome, connections: int, u
             rows.append([what, "≥ %.2f" % target, "not measured", "–"])
             return
         value = top.rps / base.rps
-        rows.append([what, "≥ %.2f" % target, "%.2f (%.0f / %.0f req/s %s)" % (value, top.rps, base.rps, label), _at_least(value, target)])
+        rows.append(
+            [
+                what,
+                "≥ %.2f" % target,
+                "%.2f (%.0f / %.0f req/s %s)" % (value, top.rps, base.rps, label),
+                _at_least(value, target),
+            ]
+        )
 
     c = "%d conns" % connections
-    ratio_row("single event, file sink, 1 process, %s" % c, 0.90, get(1, "single", "file"), get(1, "single", BARE), "file / bare")
-    ratio_row("batch of 100, file sink, 1 process, %s" % c, 0.75, get(1, "batch", "file"), get(1, "batch", BARE), "file / bare")
+    ratio_row(
+        "single event, file sink, 1 process, %s" % c,
+        0.90,
+        get(1, "single", "file"),
+        get(1, "single", BARE),
+        "file / bare",
+    )
+    ratio_row(
+        "batch of 100, file sink, 1 process, %s" % c,
+        0.75,
+        get(1, "batch", "file"),
+        get(1, "batch", BARE),
+        "file / bare",
+    )
     for sink, target in (("kafka", 0.60), ("rabbitmq", 0.50)):
         for payload in ("single", "batch"):
-            ratio_row("%s sink, %s, 1 process, %s" % (sink, PAYLOAD_NAMES[payload], c), target,
-                      get(1, payload, sink), get(1, payload, "file"), "%s / file" % sink)
+            ratio_row(
+                "%s sink, %s, 1 process, %s" % (sink, PAYLOAD_NAMES[payload], c),
+                target,
+                get(1, payload, sink),
+                get(1, payload, "file"),
+                "%s / file" % sink,
+            )
     for payload in ("single", "batch"):
         s = get(1, payload, "file")
-        rows.append(["p99 latency, file sink, %s, 1 process, %s" % (PAYLOAD_NAMES[payload], c), "≤ 15 ms",
-                     "%.2f ms" % s.p99_ms if s else "not measured", _at_most(s.p99_ms, 15.0) if s else "–"])
+        rows.append(
+            [
+                "p99 latency, file sink, %s, 1 process, %s" % (PAYLOAD_NAMES[payload], c),
+                "≤ 15 ms",
+                "%.2f ms" % s.p99_ms if s else "not measured",
+                _at_most(s.p99_ms, 15.0) if s else "–",
+            ]
+        )
     conns = upstream_connections if get(1, "single", "kafka", upstream_connections) else connections
     s = get(1, "single", "kafka", conns)
     what = "kafka sink, single event, 1 process, %d conns, vs upstream (%d req/s)" % (conns, UPSTREAM_RPS)
@@ -142,8 +193,14 @@ def targets(summaries: Dict[Key, Summary], outcome: Outcome, connections: int, u
             misses.append("req/s " + _at_least(s.rps, 4 * UPSTREAM_RPS))
         if s.p99_ms > 20.0:
             misses.append("p99 " + _at_most(s.p99_ms, 20.0))
-        rows.append([what, "≥ 2000 req/s, p99 ≤ 20 ms", "%.0f req/s (%.1f× upstream), p99 %.2f ms" % (s.rps, s.rps / UPSTREAM_RPS, s.p99_ms),
-                     "; ".join(misses) or "met"])
+        rows.append(
+            [
+                what,
+                "≥ 2000 req/s, p99 ≤ 20 ms",
+                "%.0f req/s (%.1f× upstream), p99 %.2f ms" % (s.rps, s.rps / UPSTREAM_RPS, s.p99_ms),
+                "; ".join(misses) or "met",
+            ]
+        )
     for payload in ("single", "batch"):
         two, one = get(2, payload, "file"), get(1, payload, "file")
         bare2, bare1 = get(2, payload, BARE), get(1, payload, BARE)
@@ -153,7 +210,9 @@ def targets(summaries: Dict[Key, Summary], outcome: Outcome, connections: int, u
             continue
         value = two.rps / one.rps
         context = "; bare %.2f" % (bare2.rps / bare1.rps) if bare2 and bare1 and bare1.rps else ""
-        rows.append([what, "≥ 1.40", "%.2f (%.0f / %.0f req/s%s)" % (value, two.rps, one.rps, context), _at_least(value, 1.40)])
+        rows.append(
+            [what, "≥ 1.40", "%.2f (%.0f / %.0f req/s%s)" % (value, two.rps, one.rps, context), _at_least(value, 1.40)]
+        )
     rows.append(memory_row(outcome))
     return rows
 
@@ -165,9 +224,12 @@ def memory_row(outcome: Outcome) -> List[str]:
         return [what, "flat ± 10%", "not measured (run with --soak 300)", "–"]
     first, last, low, high = soak_figures(soak)
     spread = max(high - first, first - low) / first * 100
-    return [what + " (%gs, %s sink)" % (soak["seconds"], soak["sink"]), "flat ± 10%",
-            "first %.1f, last %.1f, max %.1f MiB (%.1f%% from first)" % (first / 2**20, last / 2**20, high / 2**20, spread),
-            "met" if spread <= 10 else "missed by %.1f points" % (spread - 10)]
+    return [
+        what + " (%gs, %s sink)" % (soak["seconds"], soak["sink"]),
+        "flat ± 10%",
+        "first %.1f, last %.1f, max %.1f MiB (%.1f%% from first)" % (first / 2**20, last / 2**20, high / 2**20, spread),
+        "met" if spread <= 10 else "missed by %.1f points" % (spread - 10),
+    ]
 
 
 def soak_figures(soak: dict) -> Tuple[int, int, int, int]:
@@ -181,8 +243,13 @@ TARGET_HEADER = ["what", "target", "measured", "verdict"]
 def console(summaries: Dict[Key, Summary], outcome: Outcome, connections: int, upstream_connections: int) -> str:
     parts = []
     for group in groups(summaries):
-        parts.append("\n%s (%s)\n%s" % (group_title(group), outcome.layouts.get(group[0], ""), text_table(group_rows(summaries, group), HEADER)))
-    parts.append("\ntargets\n" + text_table(targets(summaries, outcome, connections, upstream_connections), TARGET_HEADER))
+        parts.append(
+            "\n%s (%s)\n%s"
+            % (group_title(group), outcome.layouts.get(group[0], ""), text_table(group_rows(summaries, group), HEADER))
+        )
+    parts.append(
+        "\ntargets\n" + text_table(targets(summaries, outcome, connections, upstream_connections), TARGET_HEADER)
+    )
     for label, why in outcome.skipped.items():
         parts.append("skipped %s: %s" % (label, why.splitlines()[0]))
     return "\n".join(parts)
@@ -194,7 +261,8 @@ def markdown(summaries: Dict[Key, Summary], outcome: Outcome, context: dict) -> 
     if args.quick:
         out += ["**Quick mode: a smoke check of the harness, too short to be a measurement.**", ""]
     out += [
-        "Written by `bench/` (`python -m bench --help`) on %s. It is a benchmark, not a test: CI times nothing." % context["date"],
+        "Written by `bench/` (`python -m bench --help`) on %s. It is a benchmark, not a test: CI times nothing."
+        % context["date"],
         "",
         "Command: `%s`" % context["command"],
         "",
@@ -207,24 +275,33 @@ def markdown(summaries: Dict[Key, Summary], outcome: Outcome, context: dict) -> 
     out += ["", "## How it was measured", ""]
     out += [
         "- Each figure is the median of %d rounds of %ss, each after a %ss warm-up; in every round the bare handler "
-        "and the service (one per sink) are measured in turn, the order rotating per round." % (args.rounds, args.duration, args.warmup),
+        "and the service (one per sink) are measured in turn, the order rotating per round."
+        % (args.rounds, args.duration, args.warmup),
         "- wrk: %d thread(s), `--timeout 10s`, POST with `Content-Type: application/json`, one body reused per kind "
-        "(single event %d bytes; batch of 100 events %d bytes)." % (args.threads, context["body_sizes"]["single"], context["body_sizes"]["batch"]),
+        "(single event %d bytes; batch of 100 events %d bytes)."
+        % (args.threads, context["body_sizes"]["single"], context["body_sizes"]["batch"]),
         "- The ceiling: `bench/bare.py`, a Tornado handler that parses the body (%s) and answers the success envelope; "
-        "no validation, no sink, no logging. Ratios are to it, same processes, body and connections." % context["bare_json"],
+        "no validation, no sink, no logging. Ratios are to it, same processes, body and connections."
+        % context["bare_json"],
         "- The service: `python -m tornado_ingest --processes N --log-level %s` (access log %s), one dataset on the sink under test."
         % (args.service_log_level, "on" if args.service_log_level in ("DEBUG", "INFO") else "off"),
         "- Sinks: file in a temporary directory (emptied after each measurement); Kafka: librdkafka's mock cluster "
-        "(kafka-python with `api_version: \"2.3\"`, the sink's defaults otherwise: `acks: all`, `linger_ms: 5`), a fresh one per "
+        '(kafka-python with `api_version: "2.3"`, the sink\'s defaults otherwise: `acks: all`, `linger_ms: 5`), a fresh one per '
         "service start; RabbitMQ at %s, a durable queue of the bench's own, declared by the sink, purged after each "
         "measurement and deleted at the end." % context["rabbitmq"],
-        "- The upstream comparison row uses %s connections, as the upstream figures do." % (args.upstream_connections or "the same"),
+        "- The upstream comparison row uses %s connections, as the upstream figures do."
+        % (args.upstream_connections or "the same"),
     ]
     out += ["- %d process%s: %s." % (p, "es" if p > 1 else "", text) for p, text in sorted(outcome.layouts.items())]
     out += ["- errors: socket errors plus answers ≥ 400 over all rounds; any there make that row suspect."]
     for label, why in outcome.skipped.items():
         out += ["- **Skipped %s**: %s" % (label, " ".join(why.split()))]
-    out += ["", "## Targets (issue 6)", "", md_table(targets(summaries, outcome, args.connections, args.upstream_connections), TARGET_HEADER)]
+    out += [
+        "",
+        "## Targets (issue 6)",
+        "",
+        md_table(targets(summaries, outcome, args.connections, args.upstream_connections), TARGET_HEADER),
+    ]
     if os.path.exists(WHY):  # the hand-written reasons for the misses, kept beside the harness
         with open(WHY, encoding="utf-8") as notes:
             out += ["", notes.read().strip()]
@@ -240,15 +317,26 @@ WHY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "WHY.md")
 
 
 def soak_markdown(soak: dict) -> List[str]:
-    out = ["## Memory (soak)", "", "%s sink, %d process(es), %gs of single events; %s." % (soak["sink"], soak["processes"], soak["seconds"], soak["layout"]), ""]
+    out = [
+        "## Memory (soak)",
+        "",
+        "%s sink, %d process(es), %gs of single events; %s."
+        % (soak["sink"], soak["processes"], soak["seconds"], soak["layout"]),
+        "",
+    ]
     if soak["samples"]:
         first, last, low, high = soak_figures(soak)
-        out += ["RSS of the service (all its processes): first %.1f MiB, last %.1f MiB, min %.1f MiB, max %.1f MiB; %d samples." % (
-            first / 2**20, last / 2**20, low / 2**20, high / 2**20, len(soak["samples"]))]
+        out += [
+            "RSS of the service (all its processes): first %.1f MiB, last %.1f MiB, min %.1f MiB, max %.1f MiB; %d samples."
+            % (first / 2**20, last / 2**20, low / 2**20, high / 2**20, len(soak["samples"]))
+        ]
     result = soak.get("result")
     if result is not None:
-        out += ["", "Load during the soak: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors." % (result.rps, result.p50_ms, result.p99_ms, result.errors + result.non2xx)]
+        out += [
+            "",
+            "Load during the soak: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors."
+            % (result.rps, result.p50_ms, result.p99_ms, result.errors + result.non2xx),
+        ]
     if soak.get("error"):
         out += ["", "wrk failed during the soak: %s" % soak["error"]]
     return out + [""]
-

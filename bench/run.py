@@ -7,6 +7,7 @@ short warm-up. With two or more CPUs and one process, servers are pinned to one
 CPU and wrk (and the mock Kafka broker) to another; with several processes
 nothing is pinned, since the workers need the CPUs that wrk also needs.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,9 @@ class Layout:
 
 def layout(processes: int, cpus: List[int], pin: bool) -> Layout:
     if pin and processes == 1 and len(cpus) >= 2:
-        return Layout(cpus[0], cpus[1], "servers pinned to CPU %d; wrk and the mock Kafka broker to CPU %d" % (cpus[0], cpus[1]))
+        return Layout(
+            cpus[0], cpus[1], "servers pinned to CPU %d; wrk and the mock Kafka broker to CPU %d" % (cpus[0], cpus[1])
+        )
     why = "--no-pin" if not pin else ("one CPU" if len(cpus) < 2 else "%d workers need the CPUs too" % processes)
     return Layout(None, None, "nothing pinned (%s): servers, wrk and brokers share %d CPUs" % (why, len(cpus)))
 
@@ -56,7 +59,16 @@ class Outcome:
 
 
 class Runner:
-    def __init__(self, args, wrk_path: str, procs: Processes, workdir: str, bodies: Dict[str, str], cpus: List[int], outcome: Outcome):
+    def __init__(
+        self,
+        args,
+        wrk_path: str,
+        procs: Processes,
+        workdir: str,
+        bodies: Dict[str, str],
+        cpus: List[int],
+        outcome: Outcome,
+    ):
         self.args, self.wrk_path, self.procs = args, wrk_path, procs
         self.workdir, self.bodies, self.cpus, self.outcome = workdir, bodies, cpus, outcome
 
@@ -64,7 +76,17 @@ class Runner:
 
     def start_bare(self, processes: int, cpu: Optional[int]) -> Server:
         port = free_port()
-        argv = [sys.executable, "-m", "bench.bare", "--port", str(port), "--processes", str(processes), "--json", self.args.bare_json]
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.bare",
+            "--port",
+            str(port),
+            "--processes",
+            str(processes),
+            "--json",
+            self.args.bare_json,
+        ]
         proc = self.procs.start("bare-p%d" % processes, argv, cpu=cpu)
         base = "http://127.0.0.1:%d" % port
         wait_ready(proc, base + "/ready")
@@ -82,8 +104,19 @@ class Runner:
             json.dump(config, handle, indent=2)  # JSON is YAML
         port = free_port()
         argv = [
-            sys.executable, "-m", "tornado_ingest", "--config", path, "--port", str(port), "--address", "127.0.0.1",
-            "--processes", str(processes), "--log-level", self.args.service_log_level,
+            sys.executable,
+            "-m",
+            "tornado_ingest",
+            "--config",
+            path,
+            "--port",
+            str(port),
+            "--address",
+            "127.0.0.1",
+            "--processes",
+            str(processes),
+            "--log-level",
+            self.args.service_log_level,
         ]
         proc = self.procs.start("service-%s-p%d" % (backend.name, processes), argv, cpu=lay.server_cpu)
         base = "http://127.0.0.1:%d" % port
@@ -126,7 +159,13 @@ class Runner:
         found = [(payload, self.args.connections, servers) for payload in self.args.payloads]
         upstream = self.args.upstream_connections
         kafka = [s for s in servers if s.name in (BARE, "kafka")]
-        if processes == 1 and upstream and upstream != self.args.connections and "single" in self.args.payloads and len(kafka) == 2:
+        if (
+            processes == 1
+            and upstream
+            and upstream != self.args.connections
+            and "single" in self.args.payloads
+            and len(kafka) == 2
+        ):
             found.append(("single", upstream, kafka))
         return found
 
@@ -149,7 +188,14 @@ class Runner:
             for server in live[shift:] + live[:shift]:
                 if not server.proc.alive():
                     continue
-                label = "p%d %-6s c%-3d round %d/%d %-8s" % (processes, payload, connections, number + 1, self.args.rounds, server.name)
+                label = "p%d %-6s c%-3d round %d/%d %-8s" % (
+                    processes,
+                    payload,
+                    connections,
+                    number + 1,
+                    self.args.rounds,
+                    server.name,
+                )
                 try:
                     result = self.measure(server, payload, connections, self.args.duration, lay)
                 except wrk.WrkFailed as exc:
@@ -157,8 +203,11 @@ class Runner:
                     continue
                 self.outcome.results.setdefault((processes, payload, connections, server.name), []).append(result)
                 bad = result.errors + result.non2xx
-                print("  %s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms%s" % (
-                    label, result.rps, result.p50_ms, result.p99_ms, "  (%d errors / non-2xx)" % bad if bad else ""), flush=True)
+                print(
+                    "  %s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms%s"
+                    % (label, result.rps, result.p50_ms, result.p99_ms, "  (%d errors / non-2xx)" % bad if bad else ""),
+                    flush=True,
+                )
                 if not server.proc.alive():
                     self.skip(server.name, processes, "the service died during the run:\n%s" % server.proc.log_tail())
 
@@ -174,7 +223,10 @@ class Runner:
         if why:
             self.skip("soak " + backend.name, processes, why)
             return
-        print("\n== soak: %s sink, %d process(es), %ss at %d connections; %s" % (backend.name, processes, args.soak, args.connections, lay.text))
+        print(
+            "\n== soak: %s sink, %d process(es), %ss at %d connections; %s"
+            % (backend.name, processes, args.soak, args.connections, lay.text)
+        )
         try:
             server = self.start_service(backend, processes, lay)
         except (StartFailed, RuntimeError, OSError) as exc:
@@ -184,11 +236,27 @@ class Runner:
         samples: List[Tuple[float, int]] = []
         box: Dict[str, object] = {}
         try:
-            wrk.run(self.wrk_path, server.url, self.bodies["single"], args.connections, max(args.warmup, 5), args.threads, lay.load_cpu)
+            wrk.run(
+                self.wrk_path,
+                server.url,
+                self.bodies["single"],
+                args.connections,
+                max(args.warmup, 5),
+                args.threads,
+                lay.load_cpu,
+            )
 
             def load() -> None:
                 try:
-                    box["result"] = wrk.run(self.wrk_path, server.url, self.bodies["single"], args.connections, args.soak, args.threads, lay.load_cpu)
+                    box["result"] = wrk.run(
+                        self.wrk_path,
+                        server.url,
+                        self.bodies["single"],
+                        args.connections,
+                        args.soak,
+                        args.threads,
+                        lay.load_cpu,
+                    )
                 except wrk.WrkFailed as exc:
                     box["error"] = str(exc)
 
@@ -201,5 +269,12 @@ class Runner:
                 thread.join(args.soak_interval)
         finally:
             self.stop_all([server])
-        self.outcome.soak = {"sink": backend.name, "processes": processes, "seconds": args.soak, "samples": samples,
-                             "result": box.get("result"), "error": box.get("error"), "layout": lay.text}
+        self.outcome.soak = {
+            "sink": backend.name,
+            "processes": processes,
+            "seconds": args.soak,
+            "samples": samples,
+            "result": box.get("result"),
+            "error": box.get("error"),
+            "layout": lay.text,
+        }

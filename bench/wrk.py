@@ -1,4 +1,5 @@
 """Drive a server with wrk and read back the one line ``post.lua`` prints from ``done()``."""
+
 from __future__ import annotations
 
 import json
@@ -46,11 +47,22 @@ def version(wrk: str) -> str:
     return first[0].split(" Copyright")[0] if first else "unknown"
 
 
-def run(wrk: str, url: str, body_path: str, connections: int, seconds: float, threads: int = 1, cpu: Optional[int] = None) -> Result:
+def run(
+    wrk: str, url: str, body_path: str, connections: int, seconds: float, threads: int = 1, cpu: Optional[int] = None
+) -> Result:
     threads = max(1, min(threads, connections))
     argv: List[str] = [
-        wrk, "-t%d" % threads, "-c%d" % connections, "-d%ds" % max(1, round(seconds)),
-        "--timeout", "10s", "-s", LUA, url, "--", body_path,
+        wrk,
+        "-t%d" % threads,
+        "-c%d" % connections,
+        "-d%ds" % max(1, round(seconds)),
+        "--timeout",
+        "10s",
+        "-s",
+        LUA,
+        url,
+        "--",
+        body_path,
     ]
     try:
         done = subprocess.run(pinned(argv, cpu), capture_output=True, text=True, timeout=seconds + 60)
@@ -58,7 +70,7 @@ def run(wrk: str, url: str, body_path: str, connections: int, seconds: float, th
         raise WrkFailed("wrk did not finish: %s" % exc) from None
     for line in done.stdout.splitlines():
         if line.startswith(MARK):
-            data = json.loads(line[len(MARK):])
+            data = json.loads(line[len(MARK) :])
             return Result(
                 requests=int(data["requests"]),
                 seconds=data["duration_us"] / 1e6,
@@ -67,4 +79,6 @@ def run(wrk: str, url: str, body_path: str, connections: int, seconds: float, th
                 errors=int(data["connect_errors"] + data["read_errors"] + data["write_errors"] + data["timeouts"]),
                 non2xx=int(data["non2xx"]),
             )
-    raise WrkFailed("wrk (exit %s) printed no result: %s" % (done.returncode, (done.stderr or done.stdout).strip()[-500:]))
+    raise WrkFailed(
+        "wrk (exit %s) printed no result: %s" % (done.returncode, (done.stderr or done.stdout).strip()[-500:])
+    )

@@ -5,6 +5,7 @@ strings, imported only when a config names them, so a file-only install never
 needs kafka-python or pika. Third-party sinks join through the
 ``tornado_ingest.sinks`` entry-point group.
 """
+
 from __future__ import annotations
 
 import difflib

@@ -22,6 +22,7 @@ Contract, for anyone writing a sink:
   (``"up"`` or ``"down"``); secrets never appear in it.
 - ``close()``: flush what is in flight, then release the connection.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple

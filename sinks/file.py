@@ -21,6 +21,7 @@ exclusive ``flock`` (group commit): lines never interleave, also across
 processes, and a failed write is truncated away so no line is ever torn.
 A file moved away (log rotation) is noticed and a new one is started.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -198,7 +199,7 @@ class _AppendWriter(threading.Thread):
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 if self.sink.fsync:
                     os.fsync(fd)
             except OSError:

@@ -47,6 +47,7 @@ deduplicate on ``msgid``. The service starts with Kafka down; the producer is
 built, and rebuilt, in the dispatcher thread, and ``health()`` says why the
 sink is down.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -60,7 +61,16 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from voluptuous import All, Coerce, Invalid, Optional as Opt, Range, Schema
 
-from sinks.base import STATE_DOWN, STATE_UP, DestinationNotFound, Record, RecordTooLarge, Sink, SinkError, SinkUnavailable
+from sinks.base import (
+    STATE_DOWN,
+    STATE_UP,
+    DestinationNotFound,
+    Record,
+    RecordTooLarge,
+    Sink,
+    SinkError,
+    SinkUnavailable,
+)
 
 try:  # the driver is optional: a file-only install never needs it
     from kafka import KafkaProducer
@@ -108,7 +118,7 @@ def _api_version(value: Any) -> Any:
         return tuple(int(part) for part in value.split("."))
     if isinstance(value, (list, tuple)) and value and all(isinstance(p, int) for p in value):
         return tuple(value)
-    raise Invalid("expected a broker version such as \"2.3\" or \"auto\"")
+    raise Invalid('expected a broker version such as "2.3" or "auto"')
 
 
 def _producer_options(value: Any) -> Dict[str, Any]:
@@ -236,9 +246,12 @@ class KafkaSink(Sink):
             elif deadline <= now:
                 deadlines.popleft()
                 expired += 1
-                future.set_exception(SinkUnavailable(
-                    "no acknowledgement from Kafka within %gs (%s)" % (self.send_timeout, self.last_error or "no error reported")
-                ))
+                future.set_exception(
+                    SinkUnavailable(
+                        "no acknowledgement from Kafka within %gs (%s)"
+                        % (self.send_timeout, self.last_error or "no error reported")
+                    )
+                )
             else:
                 self._timer = self._loop.call_at(deadline, self._expire)
                 break
@@ -541,7 +554,9 @@ class _Dispatcher(threading.Thread):
                 if probe.succeeded() or isinstance(probe.exception, kafka_errors.UnknownTopicOrPartitionError):
                     self.sink.last_ok = now
                 else:
-                    self._report_error("metadata request failed: %s: %s" % (type(probe.exception).__name__, probe.exception))
+                    self._report_error(
+                        "metadata request failed: %s: %s" % (type(probe.exception).__name__, probe.exception)
+                    )
                 interval = METADATA_PROBE_INTERVAL if self._sink_up() else 1.0
                 self._probe_at = now + interval
             elif now - self._probe_sent > self.sink.send_timeout:
@@ -603,5 +618,9 @@ def _fix_auto_create(producer: Any) -> None:
     """kafka-python 3.0 does not hand ``allow_auto_create_topics`` to its metadata."""
     cluster_config = getattr(producer._metadata, "config", None)
     wanted = producer.config.get("allow_auto_create_topics")
-    if isinstance(cluster_config, dict) and wanted is not None and cluster_config.get("allow_auto_create_topics") != wanted:
+    if (
+        isinstance(cluster_config, dict)
+        and wanted is not None
+        and cluster_config.get("allow_auto_create_topics") != wanted
+    ):
         cluster_config["allow_auto_create_topics"] = wanted

@@ -13,6 +13,7 @@ Example::
 Tests assert on ``sink.records`` instead of mocking a broker, and can set
 ``sink.failure`` to an exception that every ``send`` then raises.
 """
+
 from __future__ import annotations
 
 import asyncio

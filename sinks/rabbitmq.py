@@ -53,6 +53,7 @@ alarm) answers 503 SINK_UNAVAILABLE. One connection and one confirming channel
 per sink run on the service's own asyncio loop (pika's ``AsyncioConnection``);
 the sink reconnects by itself.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -146,12 +147,16 @@ _seconds = All(Coerce(float), Range(min=0), msg="expected a number of seconds (0
 _positive_seconds = All(Coerce(float), Range(min=0.001), msg="expected a positive number of seconds")
 _binding = Schema({Required("exchange"): _name, "routing_key": All(str, Length(max=255))})
 
-EXCHANGE_SCHEMA = Schema({Required("name"): _name, Opt("type", default="direct"): _name, Opt("arguments", default={}): dict})
+EXCHANGE_SCHEMA = Schema(
+    {Required("name"): _name, Opt("type", default="direct"): _name, Opt("arguments", default={}): dict}
+)
 QUEUE_SCHEMA = Schema(
     {
         Required("name"): _name,
         Opt("arguments", default={}): dict,
-        Opt("bind", default=[]): AnyOf([_binding], All(_binding, lambda b: [b]), msg="expected {exchange, routing_key} or a list of them"),
+        Opt("bind", default=[]): AnyOf(
+            [_binding], All(_binding, lambda b: [b]), msg="expected {exchange, routing_key} or a list of them"
+        ),
     }
 )
 
@@ -331,8 +336,11 @@ class RabbitMQSink(Sink):
                 opened.set_exception(error if isinstance(error, BaseException) else Exception(str(error)))
 
         self._connection = _Connection(
-            self.parameters, on_open_callback=on_open, on_open_error_callback=on_open_error,
-            on_close_callback=self._on_connection_closed, custom_ioloop=loop,
+            self.parameters,
+            on_open_callback=on_open,
+            on_open_error_callback=on_open_error,
+            on_close_callback=self._on_connection_closed,
+            custom_ioloop=loop,
         )
         connection = await opened
         connection.add_on_connection_blocked_callback(self._on_blocked)
@@ -348,25 +356,43 @@ class RabbitMQSink(Sink):
         self._ready = True
         self.connects += 1
         self.last_error = None
-        log.info("rabbitmq sink %r: connected to %s (%s)", self.name, self.safe_url,
-                 "reconnect %d" % (self.connects - 1) if self.connects > 1 else "first connect")
+        log.info(
+            "rabbitmq sink %r: connected to %s (%s)",
+            self.name,
+            self.safe_url,
+            "reconnect %d" % (self.connects - 1) if self.connects > 1 else "first connect",
+        )
         if lost.done():  # closed while we were finishing the handshake
             self._ready = False
 
     async def _declare(self, channel: Any) -> None:
         declared = set()
         for exchange in self.declare.get("exchanges", []):
-            await self._call(lambda done: channel.exchange_declare(
-                exchange["name"], exchange_type=exchange["type"], durable=True,
-                arguments=exchange["arguments"] or None, callback=done))
+            await self._call(
+                lambda done: channel.exchange_declare(
+                    exchange["name"],
+                    exchange_type=exchange["type"],
+                    durable=True,
+                    arguments=exchange["arguments"] or None,
+                    callback=done,
+                )
+            )
             declared.add(exchange["name"])
         for queue in self.declare.get("queues", []):
-            await self._call(lambda done: channel.queue_declare(
-                queue["name"], durable=True, arguments=queue["arguments"] or None, callback=done))
+            await self._call(
+                lambda done: channel.queue_declare(
+                    queue["name"], durable=True, arguments=queue["arguments"] or None, callback=done
+                )
+            )
             for binding in queue["bind"]:
-                await self._call(lambda done: channel.queue_bind(
-                    queue["name"], binding["exchange"], routing_key=binding.get("routing_key", queue["name"]),
-                    callback=done))
+                await self._call(
+                    lambda done: channel.queue_bind(
+                        queue["name"],
+                        binding["exchange"],
+                        routing_key=binding.get("routing_key", queue["name"]),
+                        callback=done,
+                    )
+                )
         if self.exchange and self.exchange not in declared:
             await self._call(lambda done: channel.exchange_declare(self.exchange, passive=True, callback=done))
 
@@ -495,8 +521,11 @@ class RabbitMQSink(Sink):
         for entry in self._pending.values():
             if not entry[4] and entry[1] == method.routing_key and entry[2] == body:
                 entry[4] = "no queue is bound to routing key %r on %s (%s %s)" % (
-                    method.routing_key, "exchange %r" % method.exchange if method.exchange else "the default exchange",
-                    method.reply_code, method.reply_text)
+                    method.routing_key,
+                    "exchange %r" % method.exchange if method.exchange else "the default exchange",
+                    method.reply_code,
+                    method.reply_text,
+                )
                 return
 
     def _sweep_interval(self) -> float:
@@ -517,7 +546,9 @@ class RabbitMQSink(Sink):
             if not entry[0].done():
                 entry[0].set_exception(SinkUnavailable("no confirm from the broker within %gs" % self.confirm_timeout))
         if expired:
-            log.warning("rabbitmq sink %r: %d records got no confirm within %gs", self.name, expired, self.confirm_timeout)
+            log.warning(
+                "rabbitmq sink %r: %d records got no confirm within %gs", self.name, expired, self.confirm_timeout
+            )
         if pending:
             self._sweeper = self._loop.call_later(self._sweep_interval(), self._sweep)
 

@@ -1,4 +1,5 @@
 """Shared fixtures: a config with a file sink and a memory sink, and the app."""
+
 from __future__ import annotations
 
 import copy

@@ -9,6 +9,7 @@ connection of the client, bootstrap *and* the ones to the address the broker
 advertises, through a ``TcpProxy``, so a test can cut the network and restore
 it on the same port.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -3,6 +3,7 @@
 The admin side uses pika's ``BlockingConnection``: tests call it from an
 executor thread (one connection per call), never on the service's loop.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The service in a child process, for tests of the command line and of shutdown."""
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,12 @@ class Service:
 
     def __init__(self, args, cwd, argv=None):
         self.process = subprocess.Popen(
-            argv or command(*args), cwd=cwd, env=environment(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+            argv or command(*args),
+            cwd=cwd,
+            env=environment(),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
         )
         self.lines: "queue.Queue[str]" = queue.Queue()
         self.log = []

@@ -6,6 +6,7 @@ directions without closing anything (a broker that stopped answering), until
 ``thaw()``. It runs in its own threads, so it behaves like a remote network
 path whatever the test's event loop is doing.
 """
+
 from __future__ import annotations
 
 import socket

@@ -1,4 +1,5 @@
 """API keys: 401 without a valid key, 403 without rights on the dataset, open when none are set."""
+
 from __future__ import annotations
 
 import logging
@@ -36,12 +37,24 @@ def with_key(**headers):
 async def test_missing_key_is_401(post, memory_sink):
     response = await post("/v2/data/in/events", ingest_request())
     envelope = envelope_of(response)
-    assert response.code == 401 and envelope["responseCode"] == "UNAUTHORIZED" and envelope["error"]["code"] == "UNAUTHORIZED"
+    assert (
+        response.code == 401
+        and envelope["responseCode"] == "UNAUTHORIZED"
+        and envelope["error"]["code"] == "UNAUTHORIZED"
+    )
     assert "Authorization: Bearer" in envelope["error"]["message"]
     assert not memory_sink.records
 
 
-@pytest.mark.parametrize("headers", [{"Authorization": "Bearer wrong"}, {"X-API-Key": "wrong"}, {"Authorization": "Basic " + WRITER_KEY}, {"Authorization": "Bearer "}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer wrong"},
+        {"X-API-Key": "wrong"},
+        {"Authorization": "Basic " + WRITER_KEY},
+        {"Authorization": "Bearer "},
+    ],
+)
 @pytest.mark.gen_test
 async def test_wrong_key_is_401(post, headers):
     response = await post("/v2/data/in/events", ingest_request(), headers=with_key(**headers))
@@ -49,7 +62,10 @@ async def test_wrong_key_is_401(post, headers):
     assert WRITER_KEY.encode() not in response.body
 
 
-@pytest.mark.parametrize("headers", [{"Authorization": "Bearer " + WRITER_KEY}, {"authorization": "bearer " + WRITER_KEY}, {"X-API-Key": WRITER_KEY}])
+@pytest.mark.parametrize(
+    "headers",
+    [{"Authorization": "Bearer " + WRITER_KEY}, {"authorization": "bearer " + WRITER_KEY}, {"X-API-Key": WRITER_KEY}],
+)
 @pytest.mark.gen_test
 async def test_a_key_writes_where_it_may(post, memory_sink, headers):
     assert (await post("/v2/data/in/events", ingest_request(), headers=with_key(**headers))).code == 200
@@ -68,7 +84,11 @@ async def test_a_key_without_rights_on_the_dataset_is_403(post, tmp_path):
 @pytest.mark.gen_test
 async def test_a_key_from_the_environment_may_write_everywhere(post):
     for dataset in ("events", "example"):
-        assert (await post("/v2/data/in/%s" % dataset, ingest_request(), headers=with_key(Authorization="Bearer " + OPS_KEY))).code == 200
+        assert (
+            await post(
+                "/v2/data/in/%s" % dataset, ingest_request(), headers=with_key(Authorization="Bearer " + OPS_KEY)
+            )
+        ).code == 200
 
 
 @pytest.mark.gen_test
@@ -81,7 +101,10 @@ def test_the_start_log_says_whether_the_endpoint_is_open(io_loop, config, config
     from tornado_ingest.app import make_app
 
     caplog.set_level(logging.INFO)
-    for document, expected in ((config_document, "API keys required"), ({k: v for k, v in config_document.items() if k != "auth"}, "no API keys configured")):
+    for document, expected in (
+        (config_document, "API keys required"),
+        ({k: v for k, v in config_document.items() if k != "auth"}, "no API keys configured"),
+    ):
         app = make_app(parse_config(document))
         io_loop.run_sync(app.start)
         io_loop.run_sync(app.close)
@@ -95,10 +118,22 @@ def test_the_start_log_says_whether_the_endpoint_is_open(io_loop, config, config
         ([{"name": "a", "sha256": "abc"}], "auth.keys[0].sha256: expected the 64 hex digits"),
         ([{"name": "a"}], "auth.keys[0]: give exactly one of 'sha256'"),
         ([{"name": "a", "sha256": "0" * 64, "env": "X"}], "auth.keys[0]: give exactly one"),
-        ([{"name": "a", "env": "SURELY_UNSET_KEY_VAR"}], "auth.keys[0].env: environment variable SURELY_UNSET_KEY_VAR is not set"),
-        ([{"name": "a", "sha256": "0" * 64, "datasets": ["evnets"]}], "auth.keys[0].datasets: no dataset named 'evnets' (did you mean 'events'?)"),
-        ([{"name": "a", "sha256": "0" * 64}, {"name": "a", "sha256": "1" * 64}], "auth.keys[1].name: another key is named 'a'"),
-        ([{"name": "a", "sha256": "0" * 64, "dataset": ["x"]}], "auth.keys[0].dataset: unknown key (did you mean 'datasets'?)"),
+        (
+            [{"name": "a", "env": "SURELY_UNSET_KEY_VAR"}],
+            "auth.keys[0].env: environment variable SURELY_UNSET_KEY_VAR is not set",
+        ),
+        (
+            [{"name": "a", "sha256": "0" * 64, "datasets": ["evnets"]}],
+            "auth.keys[0].datasets: no dataset named 'evnets' (did you mean 'events'?)",
+        ),
+        (
+            [{"name": "a", "sha256": "0" * 64}, {"name": "a", "sha256": "1" * 64}],
+            "auth.keys[1].name: another key is named 'a'",
+        ),
+        (
+            [{"name": "a", "sha256": "0" * 64, "dataset": ["x"]}],
+            "auth.keys[0].dataset: unknown key (did you mean 'datasets'?)",
+        ),
     ],
 )
 def test_auth_config_errors(config_document, keys, expected):
@@ -109,9 +144,24 @@ def test_auth_config_errors(config_document, keys, expected):
 
 
 def test_hash_key_command():
-    result = subprocess.run([sys.executable, "-m", "tornado_ingest", "hash-key"], input="s3cret\n", capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "tornado_ingest", "hash-key"],
+        input="s3cret\n",
+        capture_output=True,
+        text=True,
+        env=environment(),
+        cwd=ROOT,
+        timeout=30,
+    )
     assert result.returncode == 0 and result.stdout.strip() == hash_key("s3cret")
-    new = subprocess.run([sys.executable, "-m", "tornado_ingest", "hash-key", "--new"], capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=30)
+    new = subprocess.run(
+        [sys.executable, "-m", "tornado_ingest", "hash-key", "--new"],
+        capture_output=True,
+        text=True,
+        env=environment(),
+        cwd=ROOT,
+        timeout=30,
+    )
     key = new.stdout.split("key:")[1].split()[0]
     digest = new.stdout.split("sha256:")[1].split()[0]
     assert len(key) >= 40 and digest == hash_key(key)

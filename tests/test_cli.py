@@ -1,4 +1,5 @@
 """The command line: check-config, serving the embedded default, and a clean SIGTERM."""
+
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import pytest
 
 from tests.conftest import IN_CI, REFERENCE_REQUEST
 from tests.service_process import ROOT, run
+
 
 def test_embedded_default_answers_the_reference_example(service_factory, tmp_path):
     service = service_factory("--port", "0", "--address", "127.0.0.1")
@@ -36,7 +38,9 @@ def test_console_script(service_factory, tmp_path):
 
 def test_flags_override_the_config_file(service_factory, tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text("server: {port: 1, address: 10.255.255.1}\nsinks: {m: {type: memory}}\ndatasets: {example: {sink: m, entry_topic: e}}\n")
+    config.write_text(
+        "server: {port: 1, address: 10.255.255.1}\nsinks: {m: {type: memory}}\ndatasets: {example: {sink: m, entry_topic: e}}\n"
+    )
     service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
     assert service.post("/v2/data/in/example", REFERENCE_REQUEST)[0] == 200
     assert service.stop() == 0
@@ -51,11 +55,23 @@ def test_check_config_accepts_a_good_file(tmp_path):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("sinks: {a: {type: rabit}}\ndatasets: {}\n", "sinks.a.type: no sink type named 'rabit' (did you mean 'rabbitmq'?)"),
-        ("sinks: {a: {type: memory}}\ndatasets: {x: {sink: b, entry_topic: t}}\n", "datasets.x.sink: no sink named 'b'"),
-        ("sinks: {a: {type: file, directory: d}}\ndatasets: {x: {sink: a, entry_topic: ../up}}\n", "datasets.x.entry_topic:"),
+        (
+            "sinks: {a: {type: rabit}}\ndatasets: {}\n",
+            "sinks.a.type: no sink type named 'rabit' (did you mean 'rabbitmq'?)",
+        ),
+        (
+            "sinks: {a: {type: memory}}\ndatasets: {x: {sink: b, entry_topic: t}}\n",
+            "datasets.x.sink: no sink named 'b'",
+        ),
+        (
+            "sinks: {a: {type: file, directory: d}}\ndatasets: {x: {sink: a, entry_topic: ../up}}\n",
+            "datasets.x.entry_topic:",
+        ),
         ("sinks: [unclosed\n", "broken YAML"),
-        ("sinks:\n  a: {type: memory, path: \"${NOT_SET_ANYWHERE}\"}\ndatasets: {}\n", "sinks.a.path: environment variable NOT_SET_ANYWHERE is not set"),
+        (
+            'sinks:\n  a: {type: memory, path: "${NOT_SET_ANYWHERE}"}\ndatasets: {}\n',
+            "sinks.a.path: environment variable NOT_SET_ANYWHERE is not set",
+        ),
     ],
 )
 def test_bad_config_is_one_line_and_a_nonzero_exit(tmp_path, text, expected):

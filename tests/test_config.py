@@ -1,4 +1,5 @@
 """Config: defaults, ${VAR} interpolation, and one-line errors naming the key path."""
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,11 @@ def config_error(document) -> str:
 
 def test_defaults():
     config = parse_config(minimal())
-    assert (config.server.port, config.server.address, config.server.max_body_bytes) == (3000, "0.0.0.0", 10 * 1024 * 1024)
+    assert (config.server.port, config.server.address, config.server.max_body_bytes) == (
+        3000,
+        "0.0.0.0",
+        10 * 1024 * 1024,
+    )
     assert config.server.retry_after == 5 and config.server.drain_timeout == 30.0
     dataset = config.datasets["example"]
     assert (dataset.extraction_key, dataset.dedup_key, dataset.key_path) == ("events", "id", ())
@@ -54,7 +59,11 @@ def test_the_example_config_in_conf_is_valid(monkeypatch):
 
 
 def test_dataset_key_path_and_custom_keys():
-    config = parse_config(minimal(t={"sink": "rabbit", "entry_topic": "t", "key": "event.did", "extraction_key": "items", "dedup_key": "bid"}))
+    config = parse_config(
+        minimal(
+            t={"sink": "rabbit", "entry_topic": "t", "key": "event.did", "extraction_key": "items", "dedup_key": "bid"}
+        )
+    )
     dataset = config.datasets["t"]
     assert dataset.key_path == ("event", "did")
     assert (dataset.extraction_key, dataset.dedup_key) == ("items", "bid")
@@ -67,21 +76,42 @@ def test_dataset_without_entry_topic_is_allowed():
 @pytest.mark.parametrize(
     "document, expected",
     [
-        (minimal(orders={"sink": "rabit", "entry_topic": "o"}), "datasets.orders.sink: no sink named 'rabit' (did you mean 'rabbit'?)"),
-        ({"sinks": {"q": {"type": "rabbitmg"}}, "datasets": {}}, "sinks.q.type: no sink type named 'rabbitmg' (did you mean 'rabbitmq'?)"),
+        (
+            minimal(orders={"sink": "rabit", "entry_topic": "o"}),
+            "datasets.orders.sink: no sink named 'rabit' (did you mean 'rabbit'?)",
+        ),
+        (
+            {"sinks": {"q": {"type": "rabbitmg"}}, "datasets": {}},
+            "sinks.q.type: no sink type named 'rabbitmg' (did you mean 'rabbitmq'?)",
+        ),
         ({"sinks": {"q": {"type": "nosuch"}}, "datasets": {}}, "sinks.q.type: no sink type named 'nosuch' (known: "),
         ({"sinks": {"q": {"directory": "x"}}, "datasets": {}}, "sinks.q.type: is required"),
         ({"sinks": {"q": {"type": "file"}}, "datasets": {}}, "sinks.q.directory: is required"),
-        ({"sinks": {"q": {"type": "file", "directory": "d", "fsinc": True}}, "datasets": {}}, "sinks.q.fsinc: unknown key (did you mean 'fsync'?)"),
+        (
+            {"sinks": {"q": {"type": "file", "directory": "d", "fsinc": True}}, "datasets": {}},
+            "sinks.q.fsinc: unknown key (did you mean 'fsync'?)",
+        ),
         ({"sinks": {"q": {"type": "file", "directory": "d", "fsync": "maybe"}}, "datasets": {}}, "sinks.q.fsync:"),
-        (minimal(x={"sink": "local", "entry_topic": "../../etc/passwd"}), "datasets.x.entry_topic: '../../etc/passwd' is not a plain file name"),
+        (
+            minimal(x={"sink": "local", "entry_topic": "../../etc/passwd"}),
+            "datasets.x.entry_topic: '../../etc/passwd' is not a plain file name",
+        ),
         (minimal(x={"sink": "local", "entry_topic": "a/b"}), "datasets.x.entry_topic:"),
         (minimal(x={"sink": "local", "entry_topic": ".."}), "datasets.x.entry_topic:"),
         (minimal(x={"sink": "local", "entry_topic": "t", "topic": "y"}), "datasets.x.topic: unknown key"),
         (minimal(x={"entry_topic": "t"}), "datasets.x.sink: is required"),
-        (minimal(x={"sink": "local", "entry_topic": "t", "extraction_key": "msgid"}), "datasets.x.extraction_key: 'msgid' is already a field"),
-        (minimal(x={"sink": "local", "entry_topic": "t", "dedup_key": "events"}), "datasets.x.dedup_key: must differ from extraction_key"),
-        (minimal(x={"sink": "local", "entry_topic": "t", "key": "event..did"}), "datasets.x.key: expected a dotted path"),
+        (
+            minimal(x={"sink": "local", "entry_topic": "t", "extraction_key": "msgid"}),
+            "datasets.x.extraction_key: 'msgid' is already a field",
+        ),
+        (
+            minimal(x={"sink": "local", "entry_topic": "t", "dedup_key": "events"}),
+            "datasets.x.dedup_key: must differ from extraction_key",
+        ),
+        (
+            minimal(x={"sink": "local", "entry_topic": "t", "key": "event..did"}),
+            "datasets.x.key: expected a dotted path",
+        ),
         ({**minimal(), "server": {"prot": 80}}, "server.prot: unknown key (did you mean 'port'?)"),
         ({**minimal(), "server": {"port": "eighty"}}, "server.port: expected a port number"),
         ({**minimal(), "server": {"port": 70000}}, "server.port: expected a port number"),

@@ -1,4 +1,5 @@
 """Hostile input: always a 4xx envelope, never a 5xx, and the next good request still works."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,9 @@ GOOD = body_of(ingest_request({"eid": "INTERACT", "n": 1}))
 HOSTILE_BODIES = {
     "deep arrays": b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     "deep objects": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
-    "huge integer": b'{"id": "api.data.in", "ver": "v2", "ts": "1", "params": {"msgid": "m"}, "data": {"n": ' + b"9" * 100_000 + b"}}",
+    "huge integer": b'{"id": "api.data.in", "ver": "v2", "ts": "1", "params": {"msgid": "m"}, "data": {"n": '
+    + b"9" * 100_000
+    + b"}}",
     "huge float": body_of(ingest_request()).replace(b'"3.0"', b"1e999"),
     "invalid utf-8": GOOD.replace(b"INTERACT", b"INTER\xc3\x28ACT"),
     "overlong utf-8": GOOD.replace(b"INTERACT", b"\xc0\xafINTERACT"),
@@ -96,6 +99,7 @@ async def test_batch_over_max_batch_events_is_413(post, app, memory_sink):
 
 # -- property-based: the request rules against an independent oracle -------------
 
+
 def _valid_by_the_rules(document) -> bool:
     """The contract's request rules, written out plainly, to check the schema against."""
     if not isinstance(document, dict):
@@ -109,13 +113,20 @@ def _valid_by_the_rules(document) -> bool:
         and isinstance(params, dict)
         and isinstance(params.get("msgid"), str)
         and params["msgid"] != ""
-        and (isinstance(data, dict) or (isinstance(data, list) and len(data) > 0 and all(isinstance(e, dict) for e in data)))
+        and (
+            isinstance(data, dict)
+            or (isinstance(data, list) and len(data) > 0 and all(isinstance(e, dict) for e in data))
+        )
         and all(key in document for key in ("ver", "ts"))
     )
 
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 field_values = st.sampled_from(["api.data.in", "v2", "", "m-1"]) | json_values
 events = st.dictionaries(st.text(max_size=8), json_values, max_size=4)
 requests = st.fixed_dictionaries(
@@ -155,7 +166,10 @@ def test_the_fast_path_accepts_exactly_what_the_schema_accepts(document):
 
 
 @settings(max_examples=300, deadline=None)
-@given(events | st.lists(events, min_size=1, max_size=5), st.text(min_size=1, max_size=20).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)))
+@given(
+    events | st.lists(events, min_size=1, max_size=5),
+    st.text(min_size=1, max_size=20).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)),
+)
 def test_record_builder_round_trips(data, msgid):
     dataset = Dataset(id="ds", sink="s", entry_topic="t", key_path=("event", "k"))
     try:
@@ -189,6 +203,7 @@ def test_parse_json_never_raises_anything_but_invalid_input(body):
 
 # -- fuzz: random mutations of a valid request, through HTTP ---------------------
 
+
 def _mutations(seed: int, count: int):
     rng = random.Random(seed)
     for _ in range(count):
@@ -201,7 +216,9 @@ def _mutations(seed: int, count: int):
             elif kind == "delete" and body:
                 del body[position : position + rng.randint(1, 8)]
             elif kind == "insert":
-                body[position:position] = rng.choice([b"{", b"[", b'"', b"\\", b"\x00", b"\xff", b"NaN", b",", b"1e999", b"\\ud800"])
+                body[position:position] = rng.choice(
+                    [b"{", b"[", b'"', b"\\", b"\x00", b"\xff", b"NaN", b",", b"1e999", b"\\ud800"]
+                )
             elif kind == "truncate":
                 del body[position:]
             elif kind == "duplicate":
@@ -224,6 +241,7 @@ async def test_fuzzed_requests_never_get_a_5xx(post, memory_sink):
 
 # -- slow clients -----------------------------------------------------------------
 
+
 @pytest.mark.gen_test(timeout=15)
 async def test_a_body_that_never_completes_is_cut_off(app, http_server, http_port, post):
     import asyncio
@@ -231,7 +249,9 @@ async def test_a_body_that_never_completes_is_cut_off(app, http_server, http_por
 
     app.context.server.body_timeout = 0.5
     reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
-    writer.write(b"POST /v2/data/in/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\":")
+    writer.write(
+        b'POST /v2/data/in/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"id":'
+    )
     await writer.drain()
     started = time.monotonic()
     assert await asyncio.wait_for(reader.read(), timeout=5) == b""  # closed, nothing answered
@@ -245,7 +265,9 @@ def test_a_request_head_that_never_completes_is_cut_off(service_factory, tmp_pat
     import time
 
     config = tmp_path / "c.yaml"
-    config.write_text("server: {idle_timeout: 0.5}\nsinks: {m: {type: memory}}\ndatasets: {example: {sink: m, entry_topic: e}}\n")
+    config.write_text(
+        "server: {idle_timeout: 0.5}\nsinks: {m: {type: memory}}\ndatasets: {example: {sink: m, entry_topic: e}}\n"
+    )
     service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
     with socket.create_connection(("127.0.0.1", service.port), timeout=5) as slow:
         slow.sendall(b"POST /v2/data/in/example HTTP/1.1\r\nHost: x\r\n")

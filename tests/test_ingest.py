@@ -1,4 +1,5 @@
 """The HTTP contract, row by row: every outcome answered in the one envelope."""
+
 from __future__ import annotations
 
 import asyncio
@@ -62,11 +63,14 @@ async def raw_http(port, request: bytes) -> tuple:
 
 # -- 200 ----------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_reference_example_is_ingested_into_the_file(post, tmp_path):
     response = await post("/v2/data/in/example", REFERENCE_REQUEST)
     assert response.code == 200
-    envelope = assert_envelope(envelope_of(response), status="SUCCESS", response_code="OK", msgid=REFERENCE_REQUEST["params"]["msgid"])
+    envelope = assert_envelope(
+        envelope_of(response), status="SUCCESS", response_code="OK", msgid=REFERENCE_REQUEST["params"]["msgid"]
+    )
     assert envelope["result"] == {"message": "Data ingested successfully"}
     assert set(envelope) == {"id", "ver", "ts", "params", "responseCode", "result"}
     lines = (tmp_path / "data" / "example.jsonl").read_text().splitlines()
@@ -89,7 +93,13 @@ async def test_single_event_record_shape(post, memory_sink):
     assert document["dataset"] == "events" and document["msgid"] == "single-1"
     meta = document["obsrv_meta"]
     assert isinstance(meta["syncts"], int) and meta["syncts"] > 1_600_000_000_000
-    assert meta == {"syncts": meta["syncts"], "flags": {}, "timespans": {}, "error": {}, "source": {"connector": "api", "connectorInstance": "api"}}
+    assert meta == {
+        "syncts": meta["syncts"],
+        "flags": {},
+        "timespans": {},
+        "error": {},
+        "source": {"connector": "api", "connectorInstance": "api"},
+    }
     assert record.key == b"d-7"
     assert record.headers == [("dataset", b"events"), ("msgid", b"single-1")]
 
@@ -122,7 +132,9 @@ async def test_missing_content_type_is_read_as_json(http_server, http_port, tmp_
     assert (tmp_path / "data" / "example.jsonl").exists()
 
 
-@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/vnd.api+json", "APPLICATION/JSON"])
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "application/vnd.api+json", "APPLICATION/JSON"]
+)
 @pytest.mark.gen_test
 async def test_json_content_types_are_accepted(post, content_type):
     response = await post("/v2/data/in/events", ingest_request(), headers={"Content-Type": content_type})
@@ -132,7 +144,9 @@ async def test_json_content_types_are_accepted(post, content_type):
 @pytest.mark.gen_test
 async def test_gzip_body_is_accepted(post, memory_sink):
     body = gzip.compress(body_of(ingest_request({"z": 1})))
-    response = await post("/v2/data/in/events", body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    response = await post(
+        "/v2/data/in/events", body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    )
     assert response.code == 200
     assert memory_sink.documents()[0]["event"] == {"z": 1}
 
@@ -141,13 +155,16 @@ async def test_gzip_body_is_accepted(post, memory_sink):
 async def test_chunked_body_is_accepted(http_server, app, http_port, memory_sink):
     body = body_of(ingest_request({"chunked": True}))
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:]))
-    request = b"POST /v2/data/in/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    request = (
+        b"POST /v2/data/in/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
     status, _ = await raw_http(http_port, request)
     assert status == 200
     assert memory_sink.documents()[0]["event"] == {"chunked": True}
 
 
 # -- 400 ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "change, mentions",
@@ -220,7 +237,11 @@ async def test_nesting_past_max_json_depth_is_refused(post, memory_sink):
 
 @pytest.mark.gen_test
 async def test_broken_gzip_is_a_bad_request(post):
-    response = await post("/v2/data/in/events", b"\x1f\x8bnot really", headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    response = await post(
+        "/v2/data/in/events",
+        b"\x1f\x8bnot really",
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert_invalid(response, "not valid gzip")
 
 
@@ -231,6 +252,7 @@ async def test_the_next_good_request_succeeds_after_a_bad_one(post):
 
 
 # -- 404 ----------------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_unknown_dataset(post, memory_sink):
@@ -248,7 +270,16 @@ async def test_dataset_without_entry_topic(post, memory_sink):
     assert not memory_sink.records
 
 
-@pytest.mark.parametrize("path, method", [("/", "GET"), ("/v2/data/in", "POST"), ("/v2/data/in/a/b", "POST"), ("/v1/data/in/example", "POST"), ("/nothing", "DELETE")])
+@pytest.mark.parametrize(
+    "path, method",
+    [
+        ("/", "GET"),
+        ("/v2/data/in", "POST"),
+        ("/v2/data/in/a/b", "POST"),
+        ("/v1/data/in/example", "POST"),
+        ("/nothing", "DELETE"),
+    ],
+)
 @pytest.mark.gen_test
 async def test_unknown_routes(http_client, base_url, path, method):
     body = b"{}" if method == "POST" else None
@@ -257,6 +288,7 @@ async def test_unknown_routes(http_client, base_url, path, method):
 
 
 # -- 405 ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
 @pytest.mark.gen_test
@@ -268,6 +300,7 @@ async def test_other_methods_on_the_ingest_path(http_client, base_url, method):
 
 
 # -- 413 ----------------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_body_at_the_limit_is_fine_and_over_it_is_413(post, app, memory_sink):
@@ -300,14 +333,26 @@ async def test_gzip_body_is_capped_on_its_decompressed_size(post, app, memory_si
     app.context.server.max_body_bytes = 10_000
     bomb = gzip.compress(b'{"id": "' + b"a" * 5_000_000 + b'"}')
     assert len(bomb) < 10_000
-    response = await post("/v2/data/in/events", bomb, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    response = await post(
+        "/v2/data/in/events", bomb, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    )
     envelope = assert_failure(response, 413, "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE")
     assert "decompressed" in envelope["error"]["message"]
 
 
 # -- 415 ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "application/xml", "application/json; charset=latin-1", "multipart/form-data; boundary=x"])
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/xml",
+        "application/json; charset=latin-1",
+        "multipart/form-data; boundary=x",
+    ],
+)
 @pytest.mark.gen_test
 async def test_non_json_content_type(post, content_type):
     response = await post("/v2/data/in/events", ingest_request(), headers={"Content-Type": content_type})
@@ -319,11 +364,16 @@ async def test_non_json_content_type(post, content_type):
 @pytest.mark.parametrize("encoding", ["br", "deflate", "compress", "gzip, br"])
 @pytest.mark.gen_test
 async def test_unsupported_content_encoding(post, encoding):
-    response = await post("/v2/data/in/events", ingest_request(), headers={"Content-Type": "application/json", "Content-Encoding": encoding})
+    response = await post(
+        "/v2/data/in/events",
+        ingest_request(),
+        headers={"Content-Type": "application/json", "Content-Encoding": encoding},
+    )
     assert_failure(response, 415, "UNSUPPORTED_MEDIA_TYPE", "UNSUPPORTED_MEDIA_TYPE")
 
 
 # -- 503 and 500 --------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_sink_unavailable_is_503_with_retry_after(post, memory_sink):
@@ -348,6 +398,7 @@ async def test_unexpected_error_is_500_without_a_traceback(post, memory_sink, ca
 
 # -- the order of the checks ----------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_check_order(post, app, memory_sink):
     """route -> method -> size -> content type -> JSON -> rules -> dataset -> topic -> sink."""
@@ -365,6 +416,7 @@ async def test_check_order(post, app, memory_sink):
 
 
 # -- health ---------------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_health_reports_each_sink(http_client, base_url, memory_sink):

@@ -1,4 +1,5 @@
 """Outages: the file sink's disk full or read-only is a 503 and heals; /ready tells load balancers."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,9 @@ def small_disk(tmp_path):
     """A 256 KiB tmpfs: a real disk that fills up (needs root to mount)."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         if IN_CI:
             pytest.fail("cannot mount a tmpfs in CI: %s" % result.stderr)

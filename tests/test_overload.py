@@ -1,4 +1,5 @@
 """Overload: past max_inflight a sink's requests get 429 at once; memory stays flat; it recovers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,7 +51,9 @@ async def test_memory_stays_flat_under_sustained_overload(post, app):
     """Rounds of 200 concurrent requests against a sink that takes 5 at a time."""
     figures = []
     for _ in range(6):
-        responses = await asyncio.gather(*(post("/v2/data/in/slow", ingest_request({"pad": "x" * 2000})) for _ in range(200)))
+        responses = await asyncio.gather(
+            *(post("/v2/data/in/slow", ingest_request({"pad": "x" * 2000})) for _ in range(200))
+        )
         assert {response.code for response in responses} == {200, 429}
         gc.collect()
         figures.append(rss_mib())

@@ -1,4 +1,5 @@
 """The record builder and the message key."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,13 @@ DATASET = Dataset(id="ds", sink="s", entry_topic="t", key_path=("event", "did"))
 def test_single_event_record():
     assert build_record(DATASET, {"a": 1}, "m", syncts_ms=123) == {
         "event": {"a": 1},
-        "obsrv_meta": {"syncts": 123, "flags": {}, "timespans": {}, "error": {}, "source": {"connector": "api", "connectorInstance": "api"}},
+        "obsrv_meta": {
+            "syncts": 123,
+            "flags": {},
+            "timespans": {},
+            "error": {},
+            "source": {"connector": "api", "connectorInstance": "api"},
+        },
         "dataset": "ds",
         "msgid": "m",
     }
@@ -43,7 +50,14 @@ def test_integers_past_64_bits_are_written_exactly():
 
 @pytest.mark.parametrize(
     "event, key",
-    [({"did": "abc"}, b"abc"), ({"did": 42}, b"42"), ({"did": True}, b"true"), ({"did": None}, None), ({"did": {"x": 1}}, None), ({}, None)],
+    [
+        ({"did": "abc"}, b"abc"),
+        ({"did": 42}, b"42"),
+        ({"did": True}, b"true"),
+        ({"did": None}, None),
+        ({"did": {"x": 1}}, None),
+        ({}, None),
+    ],
 )
 def test_record_key(event, key):
     assert record_key({"event": event}, ("event", "did")) == key

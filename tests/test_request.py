@@ -1,4 +1,5 @@
 """Body decoding and the request rules, below the HTTP layer."""
+
 from __future__ import annotations
 
 import gzip
@@ -9,7 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tornado_ingest.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from tornado_ingest.request import check_content_type, field_path, nested_deeper_than, gunzip, is_gzipped, parse_json, request_msgid, validate_request
+from tornado_ingest.request import (
+    check_content_type,
+    field_path,
+    nested_deeper_than,
+    gunzip,
+    is_gzipped,
+    parse_json,
+    request_msgid,
+    validate_request,
+)
 
 
 def test_gunzip_reads_every_member():
@@ -28,7 +38,9 @@ def test_gunzip_refuses_broken_streams(body):
         gunzip(body, 100)
 
 
-@pytest.mark.parametrize("value, gzipped", [(None, False), ("identity", False), ("gzip", True), ("GZIP", True), ("x-gzip", True)])
+@pytest.mark.parametrize(
+    "value, gzipped", [(None, False), ("identity", False), ("gzip", True), ("GZIP", True), ("x-gzip", True)]
+)
 def test_encodings(value, gzipped):
     assert is_gzipped(value) is gzipped
 
@@ -63,7 +75,13 @@ def test_several_problems_are_reported_in_field_order():
     with pytest.raises(InvalidInput) as caught:
         validate_request({"data": 1, "ver": 1})
     message = caught.value.message
-    assert message.index("id:") < message.index("ver:") < message.index("ts:") < message.index("params:") < message.index("data:")
+    assert (
+        message.index("id:")
+        < message.index("ver:")
+        < message.index("ts:")
+        < message.index("params:")
+        < message.index("data:")
+    )
 
 
 def test_field_path():

@@ -1,4 +1,5 @@
 """SIGTERM under load: stop accepting, /ready 503, finish what is in flight, flush, exit 0."""
+
 from __future__ import annotations
 
 import http.client
@@ -21,7 +22,9 @@ def test_sigterm_under_load_loses_no_acknowledged_record(service_factory, tmp_pa
         "sinks: {local: {type: file, directory: %s}}\n"
         "datasets: {example: {sink: local, entry_topic: example}}\n" % (tmp_path / "data")
     )
-    service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1", "--processes", processes)
+    service = service_factory(
+        "--config", str(config), "--port", "0", "--address", "127.0.0.1", "--processes", processes
+    )
     acknowledged, failures = [], []
     stop_sending = threading.Event()
 
@@ -32,7 +35,12 @@ def test_sigterm_under_load_loses_no_acknowledged_record(service_factory, tmp_pa
             msgid = "c%d-%d" % (number, sent)
             sent += 1
             try:
-                connection.request("POST", "/v2/data/in/example", json.dumps(ingest_request(msgid=msgid)), {"Content-Type": "application/json"})
+                connection.request(
+                    "POST",
+                    "/v2/data/in/example",
+                    json.dumps(ingest_request(msgid=msgid)),
+                    {"Content-Type": "application/json"},
+                )
                 response = connection.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException):
@@ -59,7 +67,10 @@ def test_sigterm_under_load_loses_no_acknowledged_record(service_factory, tmp_pa
         thread.join(15)
 
     written = [json.loads(line)["msgid"] for line in (tmp_path / "data" / "example.jsonl").read_text().splitlines()]
-    print("acknowledged %d (%d before SIGTERM), refused or cut %d, drained and exited in %.3f s" % (len(acknowledged), before, len(failures), drain_seconds))
+    print(
+        "acknowledged %d (%d before SIGTERM), refused or cut %d, drained and exited in %.3f s"
+        % (len(acknowledged), before, len(failures), drain_seconds)
+    )
     assert before > 50, "the load must be running when SIGTERM arrives"
     assert set(acknowledged) <= set(written), "a 200 was given for a record that is not in the file"
     assert len(written) == len(set(written))
@@ -84,7 +95,9 @@ def test_ready_goes_503_while_draining_and_in_flight_requests_finish(service_fac
 
     def slow_request():
         connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
-        connection.request("POST", "/v2/data/in/example", json.dumps(REFERENCE_REQUEST), {"Content-Type": "application/json"})
+        connection.request(
+            "POST", "/v2/data/in/example", json.dumps(REFERENCE_REQUEST), {"Content-Type": "application/json"}
+        )
         outcome["status"] = connection.getresponse().status
 
     sender = threading.Thread(target=slow_request)
@@ -105,7 +118,10 @@ def test_ready_goes_503_while_draining_and_in_flight_requests_finish(service_fac
 
 def test_a_dead_worker_is_replaced(service_factory, tmp_path):
     service = service_factory("--port", "0", "--address", "127.0.0.1", "--processes", "2")
-    workers = {int(service.wait_for(r"^\S+ \S+ (\d+) INFO tornado_ingest.app: sink 'local' started").group(1)) for _ in range(2)}
+    workers = {
+        int(service.wait_for(r"^\S+ \S+ (\d+) INFO tornado_ingest.app: sink 'local' started").group(1))
+        for _ in range(2)
+    }
     assert len(workers) == 2 and service.process.pid not in workers
     os.kill(workers.pop(), signal.SIGKILL)
     service.wait_for(r"worker \d+ died with status -9: starting another")

@@ -1,4 +1,5 @@
 """The application factory: routes, and the sinks built once per process."""
+
 from __future__ import annotations
 
 import asyncio
@@ -54,7 +55,11 @@ class Context:
         for handler, deadline in list(self.receiving.items()):
             if deadline <= now:
                 del self.receiving[handler]
-                log.info("closing %s: request body not complete after %ss", handler.request.remote_ip, self.server.body_timeout)
+                log.info(
+                    "closing %s: request body not complete after %ss",
+                    handler.request.remote_ip,
+                    self.server.body_timeout,
+                )
                 handler.request.connection.close()
 
     async def dispatch(self, dataset: Dataset, record: Record) -> None:
@@ -63,14 +68,17 @@ class Context:
         in_flight = self.records_in_flight[name]
         if in_flight >= self.max_inflight.get(name, in_flight + 1):
             raise TooManyRequests(
-                "sink %r has %d records in flight (max_inflight); retry later" % (name, in_flight), headers=dict(self._retry_after)
+                "sink %r has %d records in flight (max_inflight); retry later" % (name, in_flight),
+                headers=dict(self._retry_after),
             )
         self.records_in_flight[name] = in_flight + 1
         sink = self.sinks[name]
         try:
             await sink.send(dataset.entry_topic, record)
         except SinkUnavailable as exc:
-            raise ServiceUnavailable("sink %r cannot take records now: %s" % (name, exc), headers=dict(self._retry_after)) from exc
+            raise ServiceUnavailable(
+                "sink %r cannot take records now: %s" % (name, exc), headers=dict(self._retry_after)
+            ) from exc
         except DestinationNotFound as exc:
             raise TopicNotFound("Entry topic %r does not exist: %s" % (dataset.entry_topic, exc)) from exc
         except RecordTooLarge as exc:
@@ -127,7 +135,15 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if ACCESS_LOG.isEnabledFor(level):
         request = handler.request
-        ACCESS_LOG.log(level, "%d %s %s (%s) %.2fms", status, request.method, request.uri, request.remote_ip, 1000.0 * request.request_time())
+        ACCESS_LOG.log(
+            level,
+            "%d %s %s (%s) %.2fms",
+            status,
+            request.method,
+            request.uri,
+            request.remote_ip,
+            1000.0 * request.request_time(),
+        )
 
 
 class IngestApplication(tornado.web.Application):

@@ -5,6 +5,7 @@ an environment variable) and compared in constant time. A client sends its key
 as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. With no keys
 configured the ingest endpoint is open, and the start-up log says so.
 """
+
 from __future__ import annotations
 
 import hashlib

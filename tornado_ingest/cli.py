@@ -7,6 +7,7 @@
 With no ``--config`` the packaged default serves dataset ``example`` into
 ``./data/example.jsonl``. Flags override the config file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,12 +23,18 @@ EXIT_CONFIG_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="HTTP ingestion gateway: data-in API to Kafka, RabbitMQ or files.")
-    parser.add_argument("--config", metavar="PATH", help="YAML config (default: the packaged example, files under ./data)")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="HTTP ingestion gateway: data-in API to Kafka, RabbitMQ or files."
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="YAML config (default: the packaged example, files under ./data)"
+    )
     parser.add_argument("--port", type=int, help="override server.port")
     parser.add_argument("--address", help="override server.address")
     parser.add_argument("--processes", type=int, metavar="N", help="override server.processes (0: one per core)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO"
+    )
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = commands.add_parser("check-config", help="check a config file and exit (0 when it is good)")

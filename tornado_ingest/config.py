@@ -6,6 +6,7 @@ path, e.g. ``datasets.orders.sink: no sink named 'rabit' (did you mean
 'rabbit'?)``. ``${VAR}`` and ``${VAR:-default}`` in values come from the
 environment; ``$${`` writes a literal ``${``.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -15,7 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 import yaml
-from voluptuous import All, Any as AnyOf, Coerce, Invalid, Length, Match, MultipleInvalid, Optional as Opt, Range, Required, Schema
+from voluptuous import (
+    All,
+    Any as AnyOf,
+    Coerce,
+    Invalid,
+    Length,
+    Match,
+    MultipleInvalid,
+    Optional as Opt,
+    Range,
+    Required,
+    Schema,
+)
 
 import sinks
 from sinks.base import Sink
@@ -44,14 +57,22 @@ SERVER_SCHEMA = Schema(
     {
         Opt("port", default=3000): All(Coerce(int), Range(min=0, max=65535), msg="expected a port number (0-65535)"),
         Opt("address", default="0.0.0.0"): str,
-        Opt("max_body_bytes", default=10 * 1024 * 1024): All(Coerce(int), Range(min=1), msg="expected a positive number of bytes"),
-        Opt("max_json_depth", default=100): All(Coerce(int), Range(min=2, max=500), msg="expected a depth from 2 to 500"),
+        Opt("max_body_bytes", default=10 * 1024 * 1024): All(
+            Coerce(int), Range(min=1), msg="expected a positive number of bytes"
+        ),
+        Opt("max_json_depth", default=100): All(
+            Coerce(int), Range(min=2, max=500), msg="expected a depth from 2 to 500"
+        ),
         Opt("retry_after", default=5): All(Coerce(int), Range(min=0), msg="expected a whole number of seconds"),
         Opt("drain_timeout", default=30.0): _seconds,
-        Opt("max_batch_events", default=10_000): All(Coerce(int), Range(min=1), msg="expected a positive number of events"),
+        Opt("max_batch_events", default=10_000): All(
+            Coerce(int), Range(min=1), msg="expected a positive number of events"
+        ),
         Opt("idle_timeout", default=60.0): _positive_seconds,
         Opt("body_timeout", default=60.0): _positive_seconds,
-        Opt("processes", default=1): All(Coerce(int), Range(min=0, max=256), msg="expected a number of processes (0: one per core)"),
+        Opt("processes", default=1): All(
+            Coerce(int), Range(min=0, max=256), msg="expected a number of processes (0: one per core)"
+        ),
     }
 )
 
@@ -59,11 +80,17 @@ DEFAULT_MAX_INFLIGHT = 1000
 
 # Options every sink has, whatever its type; the rest go to the sink's OPTIONS.
 COMMON_SINK_SCHEMA = Schema(
-    {Opt("max_inflight", default=DEFAULT_MAX_INFLIGHT): All(Coerce(int), Range(min=1), msg="expected a positive number of records")},
+    {
+        Opt("max_inflight", default=DEFAULT_MAX_INFLIGHT): All(
+            Coerce(int), Range(min=1), msg="expected a positive number of records"
+        )
+    },
     extra=True,
 )
 
-_sha256_hex = Match(r"^[0-9a-fA-F]{64}$", msg="expected the 64 hex digits of a SHA-256 digest (tornado-ingest hash-key)")
+_sha256_hex = Match(
+    r"^[0-9a-fA-F]{64}$", msg="expected the 64 hex digits of a SHA-256 digest (tornado-ingest hash-key)"
+)
 
 API_KEY_SCHEMA = Schema(
     {
@@ -82,7 +109,9 @@ DATASET_SCHEMA = Schema(
         Opt("entry_topic", default=None): AnyOf(None, _non_empty, msg="expected a non-empty string"),
         Opt("extraction_key", default="events"): _non_empty,
         Opt("dedup_key", default="id"): _non_empty,
-        Opt("key", default=None): AnyOf(None, Match(r"^[^.]+(\.[^.]+)*$"), msg="expected a dotted path such as event.did"),
+        Opt("key", default=None): AnyOf(
+            None, Match(r"^[^.]+(\.[^.]+)*$"), msg="expected a dotted path such as event.did"
+        ),
     }
 )
 
@@ -99,6 +128,7 @@ DOCUMENT_SCHEMA = Schema(
 
 
 # -- what the service uses ----------------------------------------------------
+
 
 @dataclass
 class ServerSettings:
@@ -152,6 +182,7 @@ class Config:
 
 # -- loading ------------------------------------------------------------------
 
+
 def load_config(path: Optional[str] = None) -> Config:
     """Read, interpolate and check a YAML config file (the packaged default if no path)."""
     path = path or DEFAULT_CONFIG_PATH
@@ -186,7 +217,9 @@ def parse_config(document: Any, source: str = "<memory>") -> Config:
     sink_specs = {name: _sink_spec(name, entry) for name, entry in checked["sinks"].items()}
     if not sink_specs:
         raise ConfigError("sinks", "define at least one sink")
-    datasets = {dataset_id: _dataset(dataset_id, entry, sink_specs) for dataset_id, entry in checked["datasets"].items()}
+    datasets = {
+        dataset_id: _dataset(dataset_id, entry, sink_specs) for dataset_id, entry in checked["datasets"].items()
+    }
     keys = _key_ring(_validate(AUTH_SCHEMA, checked["auth"] or {}, ["auth"]), datasets)
     return Config(server=server, sinks=sink_specs, datasets=datasets, keys=keys, source=source)
 
@@ -200,7 +233,11 @@ def _sink_spec(name: str, entry: Dict[str, Any]) -> SinkSpec:
     common = _validate(COMMON_SINK_SCHEMA, entry, path)
     options = {key: value for key, value in entry.items() if key not in ("type", "max_inflight")}
     return SinkSpec(
-        name=name, type=entry["type"], cls=cls, options=_validate(cls.OPTIONS, options, path), max_inflight=common["max_inflight"]
+        name=name,
+        type=entry["type"],
+        cls=cls,
+        options=_validate(cls.OPTIONS, options, path),
+        max_inflight=common["max_inflight"],
     )
 
 
@@ -209,7 +246,10 @@ def _key_ring(auth: Dict[str, Any], datasets: Dict[str, Dataset]) -> KeyRing:
     for index, entry in enumerate(auth["keys"]):
         path = ["auth", "keys", index]
         if ("sha256" in entry) == ("env" in entry):
-            raise ConfigError(field_path(path), "give exactly one of 'sha256' (the key's digest) or 'env' (a variable holding the key)")
+            raise ConfigError(
+                field_path(path),
+                "give exactly one of 'sha256' (the key's digest) or 'env' (a variable holding the key)",
+            )
         if entry["name"] in {key.name for key in keys}:
             raise ConfigError(field_path(path + ["name"]), "another key is named %r" % entry["name"])
         digest = entry.get("sha256")
@@ -222,7 +262,10 @@ def _key_ring(auth: Dict[str, Any], datasets: Dict[str, Dataset]) -> KeyRing:
         if entry["datasets"] != "*":
             for dataset_id in entry["datasets"]:
                 if dataset_id not in datasets:
-                    raise ConfigError(field_path(path + ["datasets"]), "no dataset named %r%s" % (dataset_id, _did_you_mean(dataset_id, datasets)))
+                    raise ConfigError(
+                        field_path(path + ["datasets"]),
+                        "no dataset named %r%s" % (dataset_id, _did_you_mean(dataset_id, datasets)),
+                    )
             allowed = frozenset(entry["datasets"])
         keys.append(ApiKey(entry["name"], digest.lower(), allowed))
     return KeyRing(keys)
@@ -234,7 +277,10 @@ def _dataset(dataset_id: str, entry: Dict[str, Any], sink_specs: Dict[str, SinkS
         raise ConfigError(field_path(path), "a dataset id must be a non-empty URL path segment (no '/')")
     spec = sink_specs.get(entry["sink"])
     if spec is None:
-        raise ConfigError(field_path(path + ["sink"]), "no sink named %r%s" % (entry["sink"], _did_you_mean(entry["sink"], sink_specs)))
+        raise ConfigError(
+            field_path(path + ["sink"]),
+            "no sink named %r%s" % (entry["sink"], _did_you_mean(entry["sink"], sink_specs)),
+        )
     if entry["entry_topic"] is not None:
         try:
             spec.cls.check_destination(spec.options, entry["entry_topic"])
@@ -317,7 +363,9 @@ def _variable_value(match: "re.Match[str]", path: List[Any]) -> str:
         return value
     if default is not None:
         return default
-    raise ConfigError(field_path(path), "environment variable %s is not set (write ${%s:-default} to give a default)" % (name, name))
+    raise ConfigError(
+        field_path(path), "environment variable %s is not set (write ${%s:-default} to give a default)" % (name, name)
+    )
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -328,8 +376,6 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, "duplicate key %r" % (key,), key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, "duplicate key %r" % (key,), key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)

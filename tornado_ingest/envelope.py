@@ -10,6 +10,7 @@ can drift from the contract of the data-in API::
 Failures carry ``"status": "FAILED"``, ``"result": {}`` and
 ``"error": {"code", "message", "trace": ""}``.
 """
+
 from __future__ import annotations
 
 import datetime

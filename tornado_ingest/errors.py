@@ -5,6 +5,7 @@ the envelope. Each class carries its HTTP status, the envelope's
 ``responseCode`` and the short machine-readable ``error.code`` that also
 appears in the log.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -128,7 +129,17 @@ class NotReady(IngestError):
 
 _BY_STATUS = {
     cls.status_code: cls
-    for cls in (BadHttpRequest, Unauthorized, Forbidden, RouteNotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, TooManyRequests, ServiceUnavailable)
+    for cls in (
+        BadHttpRequest,
+        Unauthorized,
+        Forbidden,
+        RouteNotFound,
+        MethodNotAllowed,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        TooManyRequests,
+        ServiceUnavailable,
+    )
 }
 
 

@@ -4,6 +4,7 @@ Every handler streams its request body (``stream_request_body``), so a body is
 never buffered before its size is known to be allowed: the ingest handler
 keeps up to ``server.max_body_bytes`` and the others discard what they get.
 """
+
 from __future__ import annotations
 
 import logging
@@ -141,7 +142,8 @@ class IngestHandler(BaseHandler):
         data = validate_request(document)["data"]
         if isinstance(data, list) and len(data) > self.context.server.max_batch_events:
             raise PayloadTooLarge(
-                "a batch of %d events is over server.max_batch_events (%d)" % (len(data), self.context.server.max_batch_events)
+                "a batch of %d events is over server.max_batch_events (%d)"
+                % (len(data), self.context.server.max_batch_events)
             )
 
         dataset = self.context.datasets.get(dataset_id)

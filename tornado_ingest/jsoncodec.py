@@ -6,6 +6,7 @@ the standard library, so both installs give the same answers: a value JSON
 cannot carry still raises, and every record decodes to the same document.
 Non-finite floats never get here: ``request.parse_json`` refuses them.
 """
+
 from __future__ import annotations
 
 import json

@@ -11,6 +11,7 @@ a batch (``data`` is an array) becomes::
 where ``events`` and ``id`` are the dataset's ``extraction_key`` and
 ``dedup_key``, and ``M`` is the ingestion metadata downstream pipelines expect.
 """
+
 from __future__ import annotations
 
 import time
@@ -37,7 +38,13 @@ def obsrv_meta(syncts_ms: int) -> Dict[str, Any]:
 def build_record(dataset: "Dataset", data: Any, msgid: str, syncts_ms: Optional[int] = None) -> Dict[str, Any]:
     meta = obsrv_meta(int(time.time() * 1000) if syncts_ms is None else syncts_ms)
     if isinstance(data, list):
-        return {dataset.extraction_key: data, dataset.dedup_key: msgid, "obsrv_meta": meta, "dataset": dataset.id, "msgid": msgid}
+        return {
+            dataset.extraction_key: data,
+            dataset.dedup_key: msgid,
+            "obsrv_meta": meta,
+            "dataset": dataset.id,
+            "msgid": msgid,
+        }
     return {"event": data, "obsrv_meta": meta, "dataset": dataset.id, "msgid": msgid}
 
 

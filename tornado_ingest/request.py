@@ -4,6 +4,7 @@ The checks run in the contract's order — content type and encoding, then JSON,
 then the request rules — and each failure names what was wrong, so a client
 can fix its request from the message alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,6 +22,7 @@ IDENTITY_ENCODINGS = ("", "identity")
 
 
 # -- content type and encoding ------------------------------------------------
+
 
 def check_content_type(content_type: Optional[str]) -> None:
     """A missing Content-Type is JSON; a present one must be JSON in UTF-8."""
@@ -77,6 +79,7 @@ def gunzip(body: bytes, limit: int) -> bytes:
 
 # -- JSON ---------------------------------------------------------------------
 
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError("%s is not valid JSON" % name)
 
@@ -87,7 +90,9 @@ _INFINITY = float("inf")
 def _finite_float(text: str) -> float:
     value = float(text)
     if value == _INFINITY or value == -_INFINITY:
-        raise ValueError("number %s is out of range (JSON has no Infinity)" % (text if len(text) < 30 else text[:27] + "..."))
+        raise ValueError(
+            "number %s is out of range (JSON has no Infinity)" % (text if len(text) < 30 else text[:27] + "...")
+        )
     return value
 
 
@@ -110,7 +115,10 @@ def parse_json(body: bytes, max_depth: int) -> Any:
         text = text[1:]
     try:
         document = json.loads(
-            text, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_object_without_duplicates
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_object_without_duplicates,
         )
     except RecursionError:
         raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth) from None
@@ -150,6 +158,7 @@ def _peels_within(brackets: bytes, levels: int) -> bool:
 
 
 # -- the request rules --------------------------------------------------------
+
 
 def _event_data(value: Any) -> Union[Dict[str, Any], List[Dict[str, Any]]]:
     if isinstance(value, dict):

@@ -1,4 +1,5 @@
 """Run the service: start the sinks, serve, and drain cleanly on SIGTERM or SIGINT."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,7 +33,11 @@ def run(config: Config) -> int:
     ports = sorted({sock.getsockname()[1] for sock in sockets})
     log.info(
         "listening on %s port %s (config: %s, %d process%s)",
-        config.server.address, ", ".join(map(str, ports)), config.source, processes, "es" if processes > 1 else "",
+        config.server.address,
+        ", ".join(map(str, ports)),
+        config.source,
+        processes,
+        "es" if processes > 1 else "",
     )
     if processes == 1:
         return asyncio.run(serve(config, sockets))

@@ -5,6 +5,7 @@ own producers and connections. SIGTERM or SIGINT to the parent is passed to
 every worker, each drains on its own, and the parent exits 0 when all did. A
 worker that dies unexpectedly is replaced, unless workers keep dying at start.
 """
+
 from __future__ import annotations
 
 import logging

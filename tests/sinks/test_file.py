@@ -1,4 +1,5 @@
 """The file sink: whole lines, in order, never torn; disk trouble is a SinkUnavailable."""
+
 from __future__ import annotations
 
 import asyncio

@@ -6,6 +6,7 @@ behind a ``TcpProxy`` (see ``tests/kafka_cluster.py``): cutting the proxy
 really drops every connection of the producer, and restoring it brings the
 broker back on the same address.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -162,6 +163,7 @@ def assert_unavailable(response):
 
 # -- records, keys and headers -------------------------------------------------
 
+
 @pytest.mark.gen_test(timeout=30)
 async def test_a_single_event_reaches_kafka_field_by_field(post, kafka_target, topics):
     before = int(time.time() * 1000)
@@ -202,7 +204,10 @@ async def test_a_batch_is_one_message_without_key(post, kafka_target, topics):
 async def test_concurrent_requests_are_all_acknowledged_and_stored(post, kafka_target, topics):
     count = 60
     responses = await asyncio.gather(
-        *(post("telemetry", ingest_request(data=dict(EVENT, did="d-%d" % (i % 7)), msgid="c-%d" % i)) for i in range(count))
+        *(
+            post("telemetry", ingest_request(data=dict(EVENT, did="d-%d" % (i % 7)), msgid="c-%d" % i))
+            for i in range(count)
+        )
     )
     assert [r.code for r in responses] == [200] * count
 
@@ -289,6 +294,7 @@ async def _async(value):
 
 # -- config ----------------------------------------------------------------------
 
+
 def config_with(sink):
     return {"sinks": {"bus": dict({"type": "kafka"}, **sink)}, "datasets": {"d": {"sink": "bus", "entry_topic": "t"}}}
 
@@ -358,11 +364,17 @@ def test_an_illegal_topic_name_is_a_config_error(topic):
 def test_health_never_shows_secrets():
     require_kafka_python()
     config = parse_config(
-        config_with({
-            "bootstrap_servers": "sasl://alice:hunter2@h1:9092",
-            "producer": {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN",
-                         "sasl_plain_username": "alice", "sasl_plain_password": "hunter2"},
-        })
+        config_with(
+            {
+                "bootstrap_servers": "sasl://alice:hunter2@h1:9092",
+                "producer": {
+                    "security_protocol": "SASL_SSL",
+                    "sasl_mechanism": "PLAIN",
+                    "sasl_plain_username": "alice",
+                    "sasl_plain_password": "hunter2",
+                },
+            }
+        )
     )
     sink = config.sinks["bus"].build()
     report = sink.health()
@@ -372,6 +384,7 @@ def test_health_never_shows_secrets():
 
 
 # -- outages ---------------------------------------------------------------------
+
 
 @pytest.fixture
 def cuttable():

@@ -6,6 +6,7 @@ and freeze) and ``local`` (a file sink). Every queue and exchange is unique to
 the test and deleted afterwards. Without a broker these tests skip, except
 with CI=true, where they fail.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -56,8 +57,10 @@ def names(broker):
         "full_queue": "ti-full-" + suffix,
     }
     yield made
-    broker.delete(queues=[made["queue"], made["topic_queue"], made["proxied_queue"], made["full_queue"]],
-                  exchanges=[made["topic_exchange"]])
+    broker.delete(
+        queues=[made["queue"], made["topic_queue"], made["proxied_queue"], made["full_queue"]],
+        exchanges=[made["topic_exchange"]],
+    )
 
 
 @pytest.fixture
@@ -78,10 +81,12 @@ def config_document(tmp_path, names, proxy):
                 "type": "rabbitmq",
                 "url": RABBITMQ_URL,
                 "confirm_timeout": 5,
-                "declare": {"queues": [
-                    {"name": names["queue"]},
-                    {"name": names["full_queue"], "arguments": {"x-max-length": 1, "x-overflow": "reject-publish"}},
-                ]},
+                "declare": {
+                    "queues": [
+                        {"name": names["queue"]},
+                        {"name": names["full_queue"], "arguments": {"x-max-length": 1, "x-overflow": "reject-publish"}},
+                    ]
+                },
             },
             "topical": {
                 "type": "rabbitmq",
@@ -89,7 +94,12 @@ def config_document(tmp_path, names, proxy):
                 "exchange": names["topic_exchange"],
                 "declare": {
                     "exchanges": [{"name": names["topic_exchange"], "type": "topic"}],
-                    "queues": [{"name": names["topic_queue"], "bind": {"exchange": names["topic_exchange"], "routing_key": "orders.#"}}],
+                    "queues": [
+                        {
+                            "name": names["topic_queue"],
+                            "bind": {"exchange": names["topic_exchange"], "routing_key": "orders.#"},
+                        }
+                    ],
                 },
             },
             "proxied": {
@@ -117,8 +127,14 @@ def config_document(tmp_path, names, proxy):
 @pytest.fixture
 def post(http_client, base_url):
     async def send(dataset, value, **kwargs):
-        return await http_client.fetch(base_url + "/v2/data/in/" + dataset, method="POST", body=body_of(value),
-                                       headers=JSON_HEADERS, raise_error=False, **kwargs)
+        return await http_client.fetch(
+            base_url + "/v2/data/in/" + dataset,
+            method="POST",
+            body=body_of(value),
+            headers=JSON_HEADERS,
+            raise_error=False,
+            **kwargs,
+        )
 
     return send
 
@@ -149,6 +165,7 @@ def assert_unavailable(response):
 
 # -- options, without a broker --------------------------------------------------
 
+
 def test_options_defaults_and_config_errors():
     sink = RabbitMQSink("r", {})
     assert sink.url == "amqp://guest:guest@localhost:5672/%2F"
@@ -161,14 +178,22 @@ def test_options_defaults_and_config_errors():
 
     def error_of(sink_options, entry_topic="q"):
         with pytest.raises(ConfigError) as caught:
-            parse_config({"sinks": {"r": dict(type="rabbitmq", **sink_options)},
-                          "datasets": {"d": {"sink": "r", "entry_topic": entry_topic}}})
+            parse_config(
+                {
+                    "sinks": {"r": dict(type="rabbitmq", **sink_options)},
+                    "datasets": {"d": {"sink": "r", "entry_topic": entry_topic}},
+                }
+            )
         return str(caught.value)
 
     assert error_of({"url": "http://localhost/"}) == "sinks.r.url: expected an amqp:// or amqps:// URL"
-    assert error_of({"confirm_timout": 3}).startswith("sinks.r.confirm_timout: unknown key (did you mean 'confirm_timeout'?)")
+    assert error_of({"confirm_timout": 3}).startswith(
+        "sinks.r.confirm_timout: unknown key (did you mean 'confirm_timeout'?)"
+    )
     assert error_of({"confirm_timeout": 0}).startswith("sinks.r.confirm_timeout:")
-    assert error_of({"declare": {"queues": [{"bind": {"exchange": "e"}}]}}).startswith("sinks.r.declare.queues[0].name:")
+    assert error_of({"declare": {"queues": [{"bind": {"exchange": "e"}}]}}).startswith(
+        "sinks.r.declare.queues[0].name:"
+    )
     assert error_of({}, entry_topic="k" * 256) == "datasets.d.entry_topic: a routing key is at most 255 bytes"
     RabbitMQSink.check_destination({}, "k" * 255)
 
@@ -180,6 +205,7 @@ def test_passwords_are_masked():
 
 
 # -- what a 200 means -------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_single_event_is_a_persistent_json_message(post, broker, names, tmp_path):
@@ -210,7 +236,7 @@ async def test_batch_is_one_message(post, broker, names):
     events = [{"eid": "A", "n": i} for i in range(3)]
     response = await post("orders", ingest_request(data=events, msgid="batch-1"))
     assert response.code == 200, response.body
-    (_, properties, body), = await off_loop(broker.drain, names["queue"])
+    ((_, properties, body),) = await off_loop(broker.drain, names["queue"])
     record = json.loads(body)
     assert record["events"] == events and record["id"] == "batch-1" and record["msgid"] == "batch-1"
     assert headers_of(properties) == {"dataset": "orders", "msgid": "batch-1"}
@@ -268,12 +294,13 @@ async def test_topology_is_declared_durable_at_start(post, broker, names):
     assert await off_loop(lambda: redeclare("queue", queue, durable=False)) == 406
     # the binding routes orders.# from the exchange to the queue
     assert (await post("topical", ingest_request(msgid="bound"))).code == 200
-    (method, properties, _), = await off_loop(broker.drain, queue)
+    ((method, properties, _),) = await off_loop(broker.drain, queue)
     assert (method.exchange, method.routing_key) == (exchange, "orders.created")
     assert headers_of(properties)["msgid"] == "bound"
 
 
 # -- when the broker goes away ----------------------------------------------------
+
 
 @pytest.mark.gen_test(timeout=30)
 async def test_connection_cut_during_load(app, proxy, broker, names, http_server, base_url):
@@ -283,8 +310,13 @@ async def test_connection_cut_during_load(app, proxy, broker, names, http_server
     done = asyncio.Event()
 
     async def one(i):
-        response = await client.fetch(base_url + "/v2/data/in/proxied", method="POST", headers=JSON_HEADERS,
-                                      body=body_of(ingest_request(msgid="load-%d" % i)), raise_error=False)
+        response = await client.fetch(
+            base_url + "/v2/data/in/proxied",
+            method="POST",
+            headers=JSON_HEADERS,
+            body=body_of(ingest_request(msgid="load-%d" % i)),
+            raise_error=False,
+        )
         results[i] = response
         if len(results) == cut_after:
             done.set()
@@ -321,8 +353,13 @@ async def test_connection_cut_during_load(app, proxy, broker, names, http_server
 
 async def client_post(base_url, dataset, msgid):
     client = AsyncHTTPClient()
-    return await client.fetch(base_url + "/v2/data/in/" + dataset, method="POST", headers=JSON_HEADERS,
-                              body=body_of(ingest_request(msgid=msgid)), raise_error=False)
+    return await client.fetch(
+        base_url + "/v2/data/in/" + dataset,
+        method="POST",
+        headers=JSON_HEADERS,
+        body=body_of(ingest_request(msgid=msgid)),
+        raise_error=False,
+    )
 
 
 @pytest.mark.gen_test(timeout=15)

@@ -1,4 +1,5 @@
 """The sink registry: names, paths and classes resolve; a typo gets a suggestion."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,12 +9,17 @@ from sinks.file import FileSink
 from sinks.memory import MemorySink
 
 
-@pytest.mark.parametrize("name, cls", [("file", FileSink), ("memory", MemorySink), ("sinks.memory:MemorySink", MemorySink), (FileSink, FileSink)])
+@pytest.mark.parametrize(
+    "name, cls",
+    [("file", FileSink), ("memory", MemorySink), ("sinks.memory:MemorySink", MemorySink), (FileSink, FileSink)],
+)
 def test_resolves_names_paths_and_classes(name, cls):
     assert sinks.resolve_sink(name) is cls
 
 
-@pytest.mark.parametrize("typo, suggestion", [("fiel", "file"), ("kafak", "kafka"), ("rabbit", "rabbitmq"), ("memroy", "memory")])
+@pytest.mark.parametrize(
+    "typo, suggestion", [("fiel", "file"), ("kafak", "kafka"), ("rabbit", "rabbitmq"), ("memroy", "memory")]
+)
 def test_a_typo_gets_the_nearest_name(typo, suggestion):
     with pytest.raises(sinks.UnknownSinkType) as caught:
         sinks.resolve_sink(typo)
