@@ -1,46 +1,36 @@
-"""Shared fixtures: a config with a file sink and a memory sink, and the app."""
+"""Fixtures only: a config with a file sink and a memory sink, the app, ways to post to it, the service as a process.
+
+The helpers behind them are in ``tests/support``. Each test folder is one kind of
+test and carries its marker, so kinds run apart (``pytest -m unit``, ``pytest tests/http``):
+``unit`` (no server, no broker), ``http`` (the contract through Tornado's test client),
+``broker`` (real RabbitMQ, Kafka's mock cluster) and ``process`` (the service as a child process).
+"""
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 
 import pytest
 
-from tests import service_process
+from tests.support import service as service_process
+from tests.support.data_in import JSON_HEADERS, body_of
 from tornado_ingest.app import make_app
 from tornado_ingest.config import parse_config
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-REFERENCE_REQUEST = {
-    "id": "api.data.in",
-    "ver": "v2",
-    "ts": "1711966306164",
-    "params": {"msgid": "e180ecac-8f41-4f21-9a21-0b3a1a368917"},
-    "data": {"eid": "INTERACT", "date": "2022-01-01", "ver": "3.0", "syncts": 1668591949682, "ets": 1668591949682},
-}
-
-JSON_HEADERS = {"Content-Type": "application/json"}
+FOLDER_MARKERS = {"unit": "unit", "http": "http", "brokers": "broker", "process": "process"}
 
 
-def ingest_request(data=None, msgid="m-1", **overrides):
-    """A valid data-in request (the reference example unless told otherwise)."""
-    request = copy.deepcopy(REFERENCE_REQUEST)
-    request["params"]["msgid"] = msgid
-    if data is not None:
-        request["data"] = data
-    request.update(overrides)
-    return request
-
-
-def body_of(value) -> bytes:
-    return value if isinstance(value, bytes) else json.dumps(value).encode()
+def pytest_collection_modifyitems(items):
+    tests_folder = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        folder = os.path.relpath(str(item.path), tests_folder).split(os.sep)[0]
+        if folder in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[folder])
 
 
 @pytest.fixture
 def service_factory(tmp_path):
+    """Start the service as a child process (in ``tmp_path``); every one started is killed at the end."""
     started = []
 
     def start(*args, argv=None):
@@ -55,6 +45,7 @@ def service_factory(tmp_path):
 
 @pytest.fixture
 def config_document(tmp_path):
+    """The config document the ``app`` is built from; test modules override it to add their sinks."""
     return {
         "server": {"port": 0, "retry_after": 7},
         "sinks": {
@@ -90,13 +81,13 @@ def memory_sink(app):
 
 @pytest.fixture
 def post(http_client, base_url):
-    """POST to the app and return the response, whatever its status."""
+    """``await post(path, body, headers=None, **fetch_options)``: the response, whatever its status."""
 
-    async def send(path, value, headers=None, **kwargs):
+    async def send(path, body, headers=None, **kwargs):
         return await http_client.fetch(
             base_url + path,
             method="POST",
-            body=body_of(value),
+            body=body_of(body),
             headers=JSON_HEADERS if headers is None else headers,
             raise_error=False,
             **kwargs,
@@ -105,6 +96,11 @@ def post(http_client, base_url):
     return send
 
 
-def envelope_of(response):
-    assert response.headers["Content-Type"].startswith("application/json")
-    return json.loads(response.body)
+@pytest.fixture
+def ingest(post):
+    """``await ingest(dataset, body, headers=None, **fetch_options)``: a POST to ``/v2/data/in/<dataset>``."""
+
+    async def send(dataset, body, headers=None, **kwargs):
+        return await post("/v2/data/in/" + dataset, body, headers=headers, **kwargs)
+
+    return send

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from tests.conftest import body_of, envelope_of, ingest_request
-from tornado_ingest.config import Dataset
-from tornado_ingest.errors import InvalidInput
-from tornado_ingest.records import make_record
-from tornado_ingest.request import REQUEST_SCHEMA, follows_the_rules, parse_json, validate_request
+from tests.support.data_in import body_of, envelope_of, ingest_request, valid_by_the_rules
 
 GOOD = body_of(ingest_request({"eid": "INTERACT", "n": 1}))
 
@@ -71,7 +64,7 @@ async def test_wrong_types_at_every_field(post, memory_sink, field):
             request["params"]["msgid"] = value
         else:
             request[field] = value
-        if _valid_by_the_rules(request):
+        if valid_by_the_rules(request):
             continue  # e.g. data = {} is a valid (empty) event
         response = await post("/v2/data/in/events", request)
         assert response.code == 400, (field, value)
@@ -95,110 +88,6 @@ async def test_batch_over_max_batch_events_is_413(post, app, memory_sink):
     envelope = envelope_of(response)
     assert envelope["error"]["code"] == "PAYLOAD_TOO_LARGE" and "max_batch_events" in envelope["error"]["message"]
     assert len(memory_sink.records) == 1
-
-
-# -- property-based: the request rules against an independent oracle -------------
-
-
-def _valid_by_the_rules(document) -> bool:
-    """The contract's request rules, written out plainly, to check the schema against."""
-    if not isinstance(document, dict):
-        return False
-    params = document.get("params")
-    data = document.get("data")
-    return (
-        document.get("id") == "api.data.in"
-        and isinstance(document.get("ver"), str)
-        and isinstance(document.get("ts"), str)
-        and isinstance(params, dict)
-        and isinstance(params.get("msgid"), str)
-        and params["msgid"] != ""
-        and (
-            isinstance(data, dict)
-            or (isinstance(data, list) and len(data) > 0 and all(isinstance(e, dict) for e in data))
-        )
-        and all(key in document for key in ("ver", "ts"))
-    )
-
-
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12,
-)
-field_values = st.sampled_from(["api.data.in", "v2", "", "m-1"]) | json_values
-events = st.dictionaries(st.text(max_size=8), json_values, max_size=4)
-requests = st.fixed_dictionaries(
-    {},
-    optional={
-        "id": field_values,
-        "ver": field_values,
-        "ts": field_values,
-        "params": st.fixed_dictionaries({}, optional={"msgid": field_values}) | json_values,
-        "data": events | st.lists(events | json_values, max_size=4) | json_values,
-        "other": json_values,
-    },
-)
-
-
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(requests)
-def test_request_schema_matches_the_rules(document):
-    try:
-        validate_request(document)
-        accepted = True
-    except InvalidInput as exc:
-        accepted = False
-        assert exc.message
-    assert accepted == _valid_by_the_rules(document)
-
-
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(requests)
-def test_the_fast_path_accepts_exactly_what_the_schema_accepts(document):
-    try:
-        REQUEST_SCHEMA(document)
-        schema_accepts = True
-    except Exception:
-        schema_accepts = False
-    assert follows_the_rules(document) == schema_accepts
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    events | st.lists(events, min_size=1, max_size=5),
-    st.text(min_size=1, max_size=20).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)),
-)
-def test_record_builder_round_trips(data, msgid):
-    dataset = Dataset(id="ds", sink="s", entry_topic="t", key_path=("event", "k"))
-    try:
-        record = make_record(dataset, data, msgid)
-    except InvalidInput:
-        assert _has_surrogate(data)
-        return
-    assert b"\n" not in record.value
-    document = json.loads(record.value.decode("utf-8"))
-    if isinstance(data, list):
-        assert document["events"] == data and document["id"] == msgid
-    else:
-        assert document["event"] == data
-    assert document["dataset"] == "ds" and document["msgid"] == msgid
-    assert isinstance(document["obsrv_meta"]["syncts"], int)
-
-
-def _has_surrogate(value) -> bool:
-    text = json.dumps(value, ensure_ascii=False)
-    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200))
-def test_parse_json_never_raises_anything_but_invalid_input(body):
-    try:
-        parse_json(body, max_depth=20)
-    except InvalidInput:
-        pass
 
 
 # -- fuzz: random mutations of a valid request, through HTTP ---------------------
@@ -258,20 +147,3 @@ async def test_a_body_that_never_completes_is_cut_off(app, http_server, http_por
     assert 0.4 < time.monotonic() - started < 2.6
     assert not app.context.receiving
     assert (await post("/v2/data/in/events", GOOD)).code == 200
-
-
-def test_a_request_head_that_never_completes_is_cut_off(service_factory, tmp_path):
-    import socket
-    import time
-
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        "server: {idle_timeout: 0.5}\nsinks: {m: {type: memory}}\ndatasets: {example: {sink: m, entry_topic: e}}\n"
-    )
-    service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
-    with socket.create_connection(("127.0.0.1", service.port), timeout=5) as slow:
-        slow.sendall(b"POST /v2/data/in/example HTTP/1.1\r\nHost: x\r\n")
-        started = time.monotonic()
-        assert slow.recv(100) == b""
-        assert 0.4 < time.monotonic() - started < 3
-    assert service.post("/v2/data/in/example", ingest_request())[0] == 200

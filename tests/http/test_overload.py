@@ -8,7 +8,7 @@ import resource
 
 import pytest
 
-from tests.conftest import envelope_of, ingest_request
+from tests.support.data_in import envelope_of, ingest_request
 
 
 @pytest.fixture

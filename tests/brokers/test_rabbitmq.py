@@ -20,8 +20,9 @@ from tornado.httpclient import AsyncHTTPClient
 
 from sinks.base import DestinationNotFound, Record, SinkUnavailable
 from sinks.rabbitmq import RabbitMQSink, mask_url
-from tests.conftest import IN_CI, JSON_HEADERS, body_of, envelope_of, ingest_request
-from tests.rabbitmq_support import (
+from tests.support import skip_or_fail
+from tests.support.data_in import JSON_HEADERS, body_of, envelope_of, ingest_request
+from tests.support.rabbitmq import (
     RABBITMQ_URL,
     Admin,
     broker_address,
@@ -30,7 +31,7 @@ from tests.rabbitmq_support import (
     with_address,
     with_password,
 )
-from tests.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 from tornado_ingest.config import ConfigError, parse_config
 
 RETRY_AFTER = "7"
@@ -40,9 +41,7 @@ RETRY_AFTER = "7"
 def broker():
     reason = broker_unreachable_reason()
     if reason is not None:
-        if IN_CI:
-            pytest.fail(reason + " (CI=true: broker tests must run)")
-        pytest.skip(reason)
+        skip_or_fail(reason)
     return Admin()
 
 
@@ -124,21 +123,6 @@ def config_document(tmp_path, names, proxy):
     }
 
 
-@pytest.fixture
-def post(http_client, base_url):
-    async def send(dataset, value, **kwargs):
-        return await http_client.fetch(
-            base_url + "/v2/data/in/" + dataset,
-            method="POST",
-            body=body_of(value),
-            headers=JSON_HEADERS,
-            raise_error=False,
-            **kwargs,
-        )
-
-    return send
-
-
 async def off_loop(function, *args):
     return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
@@ -208,12 +192,12 @@ def test_passwords_are_masked():
 
 
 @pytest.mark.gen_test
-async def test_single_event_is_a_persistent_json_message(post, broker, names, tmp_path):
+async def test_single_event_is_a_persistent_json_message(ingest, broker, names, tmp_path):
     request = ingest_request(msgid="single-1")
-    response = await post("orders", request)
+    response = await ingest("orders", request)
     assert response.code == 200, response.body
     assert envelope_of(response)["params"]["status"] == "SUCCESS"
-    assert (await post("example", request)).code == 200  # the same record, to the file sink
+    assert (await ingest("example", request)).code == 200  # the same record, to the file sink
 
     messages = await off_loop(broker.drain, names["queue"])
     assert len(messages) == 1
@@ -232,9 +216,9 @@ async def test_single_event_is_a_persistent_json_message(post, broker, names, tm
 
 
 @pytest.mark.gen_test
-async def test_batch_is_one_message(post, broker, names):
+async def test_batch_is_one_message(ingest, broker, names):
     events = [{"eid": "A", "n": i} for i in range(3)]
-    response = await post("orders", ingest_request(data=events, msgid="batch-1"))
+    response = await ingest("orders", ingest_request(data=events, msgid="batch-1"))
     assert response.code == 200, response.body
     ((_, properties, body),) = await off_loop(broker.drain, names["queue"])
     record = json.loads(body)
@@ -253,8 +237,8 @@ async def test_concurrent_sends_are_each_confirmed(app, broker, names):
 
 
 @pytest.mark.gen_test
-async def test_a_message_no_queue_takes_is_404_topic_not_found(post, app, broker, names):
-    response = await post("nowhere", ingest_request(msgid="lost-1"))
+async def test_a_message_no_queue_takes_is_404_topic_not_found(ingest, app, broker, names):
+    response = await ingest("nowhere", ingest_request(msgid="lost-1"))
     assert response.code == 404, response.body
     envelope = envelope_of(response)
     assert envelope["error"]["code"] == "TOPIC_NOT_FOUND"
@@ -270,18 +254,18 @@ async def test_a_message_no_queue_takes_is_404_topic_not_found(post, app, broker
     assert outcomes[0] is None and outcomes[2] is None
     assert isinstance(outcomes[1], DestinationNotFound)
     assert len(await off_loop(broker.drain, names["queue"])) == 2
-    assert (await post("orders", ingest_request())).code == 200  # the channel is still fine
+    assert (await ingest("orders", ingest_request())).code == 200  # the channel is still fine
 
 
 @pytest.mark.gen_test
-async def test_a_nack_is_503(post, broker, names):
-    assert (await post("full", ingest_request(msgid="fits"))).code == 200
-    assert_unavailable(await post("full", ingest_request(msgid="overflows")))  # x-overflow: reject-publish
+async def test_a_nack_is_503(ingest, broker, names):
+    assert (await ingest("full", ingest_request(msgid="fits"))).code == 200
+    assert_unavailable(await ingest("full", ingest_request(msgid="overflows")))  # x-overflow: reject-publish
     assert [headers_of(p)["msgid"] for _, p, _ in await off_loop(broker.drain, names["full_queue"])] == ["fits"]
 
 
 @pytest.mark.gen_test(timeout=15)
-async def test_topology_is_declared_durable_at_start(post, broker, names):
+async def test_topology_is_declared_durable_at_start(ingest, broker, names):
     exchange, queue = names["topic_exchange"], names["topic_queue"]
     for kind, name in (("exchange", exchange), ("queue", queue), ("queue", names["queue"])):
         assert await off_loop(broker.exists, kind, name), name
@@ -293,7 +277,7 @@ async def test_topology_is_declared_durable_at_start(post, broker, names):
     assert await off_loop(lambda: redeclare("queue", queue, durable=True)) is None
     assert await off_loop(lambda: redeclare("queue", queue, durable=False)) == 406
     # the binding routes orders.# from the exchange to the queue
-    assert (await post("topical", ingest_request(msgid="bound"))).code == 200
+    assert (await ingest("topical", ingest_request(msgid="bound"))).code == 200
     ((method, properties, _),) = await off_loop(broker.drain, queue)
     assert (method.exchange, method.routing_key) == (exchange, "orders.created")
     assert headers_of(properties)["msgid"] == "bound"
@@ -363,31 +347,31 @@ async def client_post(base_url, dataset, msgid):
 
 
 @pytest.mark.gen_test(timeout=15)
-async def test_no_confirm_within_confirm_timeout_is_503(post, app, proxy, broker, names):
+async def test_no_confirm_within_confirm_timeout_is_503(ingest, app, proxy, broker, names):
     proxy.freeze()  # the broker stops answering; nothing is closed
     started = time.monotonic()
-    assert_unavailable(await post("proxied", ingest_request(msgid="unconfirmed")))
+    assert_unavailable(await ingest("proxied", ingest_request(msgid="unconfirmed")))
     assert 0.9 <= time.monotonic() - started < 4  # confirm_timeout: 1
     proxy.thaw()
     await wait_until_up(app, "proxied")
-    assert (await post("proxied", ingest_request(msgid="confirmed"))).code == 200
+    assert (await ingest("proxied", ingest_request(msgid="confirmed"))).code == 200
     received = [headers_of(p)["msgid"] for _, p, _ in await off_loop(broker.drain, names["proxied_queue"])]
     assert "confirmed" in received  # "unconfirmed" may be there too: a retry makes a duplicate, never a loss
 
 
 @pytest.mark.parametrize("proxy", ["cut"], indirect=True)
 @pytest.mark.gen_test(timeout=15)
-async def test_service_starts_while_the_broker_is_unreachable(post, app, proxy, broker, names, http_client, base_url):
+async def test_service_starts_while_the_broker_is_unreachable(ingest, app, proxy, broker, names, http_client, base_url):
     report = (await health_of(http_client, base_url))["proxied"]
     assert report["state"] == "down"
     assert "cannot connect" in report["error"] and "refused" in report["error"].lower()
     assert (await health_of(http_client, base_url))["rabbit"]["state"] == "up"
-    assert_unavailable(await post("proxied", ingest_request(msgid="too-early")))
+    assert_unavailable(await ingest("proxied", ingest_request(msgid="too-early")))
 
     proxy.restore()
     await wait_until_up(app, "proxied")
     assert (await health_of(http_client, base_url))["proxied"]["state"] == "up"
-    assert (await post("proxied", ingest_request(msgid="healed"))).code == 200
+    assert (await ingest("proxied", ingest_request(msgid="healed"))).code == 200
     received = [headers_of(p)["msgid"] for _, p, _ in await off_loop(broker.drain, names["proxied_queue"])]
     assert received == ["healed"]
 

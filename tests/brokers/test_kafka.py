@@ -17,7 +17,8 @@ import time
 import pytest
 
 from sinks.base import Record
-from tests.conftest import IN_CI, JSON_HEADERS, envelope_of, ingest_request
+from tests.support import skip_or_fail
+from tests.support.data_in import envelope_of, ingest_request
 from tornado_ingest.config import ConfigError, parse_config
 
 try:
@@ -30,22 +31,15 @@ RETRY_AFTER = 7
 EVENT = {"eid": "INTERACT", "did": "device-42", "ets": 1668591949682, "edata": {"type": "click", "pos": [1, 2]}}
 
 
-def unavailable(reason):
-    """No broker to be had: skip on a laptop, fail in CI."""
-    if IN_CI:
-        pytest.fail("Kafka tests cannot run in CI: %s" % reason)
-    pytest.skip(reason)
-
-
 def require_kafka_python():
     if kafka is None:
-        unavailable("kafka-python is not installed")
+        skip_or_fail("kafka-python is not installed")
 
 
 @pytest.fixture(scope="session")
 def kafka_site():
     require_kafka_python()
-    from tests.kafka_cluster import KafkaSite, MockCluster, MockUnavailable
+    from tests.support.kafka_cluster import KafkaSite, MockCluster, MockUnavailable
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if bootstrap:
@@ -54,7 +48,7 @@ def kafka_site():
         try:
             site = KafkaSite(None, MockCluster())
         except MockUnavailable as exc:
-            unavailable(str(exc))
+            skip_or_fail(str(exc))
         site.bootstrap = site.mock.bootstrap
     yield site
     site.close()
@@ -68,7 +62,7 @@ def kafka_target(kafka_site):
 
 @pytest.fixture
 def topics(kafka_target):
-    from tests.kafka_cluster import unique_topic
+    from tests.support.kafka_cluster import unique_topic
 
     class Topics:
         telemetry = kafka_target.create_topic(unique_topic("telemetry"), partitions=3)
@@ -105,21 +99,6 @@ def config_document(tmp_path, kafka_target, topics):
             "example": {"sink": "local", "entry_topic": "example"},
         },
     }
-
-
-@pytest.fixture
-def post(http_client, base_url):
-    async def send(dataset, request, timeout=30):
-        return await http_client.fetch(
-            base_url + "/v2/data/in/" + dataset,
-            method="POST",
-            body=json.dumps(request),
-            headers=JSON_HEADERS,
-            raise_error=False,
-            request_timeout=timeout,
-        )
-
-    return send
 
 
 @pytest.fixture
@@ -165,9 +144,9 @@ def assert_unavailable(response):
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_single_event_reaches_kafka_field_by_field(post, kafka_target, topics):
+async def test_a_single_event_reaches_kafka_field_by_field(ingest, kafka_target, topics):
     before = int(time.time() * 1000)
-    response = await post("telemetry", ingest_request(data=EVENT, msgid="single-1"))
+    response = await ingest("telemetry", ingest_request(data=EVENT, msgid="single-1"))
     assert_envelope_ok(response)
 
     [message] = await asyncio.get_running_loop().run_in_executor(None, kafka_target.consume, topics.telemetry, 1)
@@ -185,9 +164,9 @@ async def test_a_single_event_reaches_kafka_field_by_field(post, kafka_target, t
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_batch_is_one_message_without_key(post, kafka_target, topics):
+async def test_a_batch_is_one_message_without_key(ingest, kafka_target, topics):
     events = [dict(EVENT, did="d-%d" % i) for i in range(3)]
-    response = await post("batches", ingest_request(data=events, msgid="batch-1"))
+    response = await ingest("batches", ingest_request(data=events, msgid="batch-1"))
     assert_envelope_ok(response)
 
     [message] = await asyncio.get_running_loop().run_in_executor(None, kafka_target.consume, topics.batches, 1)
@@ -201,11 +180,11 @@ async def test_a_batch_is_one_message_without_key(post, kafka_target, topics):
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_concurrent_requests_are_all_acknowledged_and_stored(post, kafka_target, topics):
+async def test_concurrent_requests_are_all_acknowledged_and_stored(ingest, kafka_target, topics):
     count = 60
     responses = await asyncio.gather(
         *(
-            post("telemetry", ingest_request(data=dict(EVENT, did="d-%d" % (i % 7)), msgid="c-%d" % i))
+            ingest("telemetry", ingest_request(data=dict(EVENT, did="d-%d" % (i % 7)), msgid="c-%d" % i))
             for i in range(count)
         )
     )
@@ -226,9 +205,9 @@ async def test_concurrent_requests_are_all_acknowledged_and_stored(post, kafka_t
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_topic_the_broker_does_not_know_is_404_and_blocks_nothing(post, health):
+async def test_a_topic_the_broker_does_not_know_is_404_and_blocks_nothing(ingest, health):
     started = time.monotonic()
-    response = await post("missing", ingest_request(msgid="nowhere"))
+    response = await ingest("missing", ingest_request(msgid="nowhere"))
     elapsed = time.monotonic() - started
     assert response.code == 404, response.body
     envelope = envelope_of(response)
@@ -236,16 +215,16 @@ async def test_a_topic_the_broker_does_not_know_is_404_and_blocks_nothing(post, 
     assert envelope["params"]["msgid"] == "nowhere"
     assert elapsed < SEND_TIMEOUT, "a missing topic must not look like a broker timeout"
     # not the same as a broker down: the sink stays up, the other datasets go on
-    assert_envelope_ok(await post("telemetry", ingest_request(data=EVENT)))
+    assert_envelope_ok(await ingest("telemetry", ingest_request(data=EVENT)))
     assert (await health())["sinks"]["strict"]["state"] == "up"
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_record_larger_than_kafka_takes_is_413(post):
-    response = await post("small", ingest_request(data=dict(EVENT, pad="x" * 5000), msgid="huge"))
+async def test_a_record_larger_than_kafka_takes_is_413(ingest):
+    response = await ingest("small", ingest_request(data=dict(EVENT, pad="x" * 5000), msgid="huge"))
     assert response.code == 413, response.body
     assert envelope_of(response)["error"]["code"] == "PAYLOAD_TOO_LARGE"
-    assert_envelope_ok(await post("small", ingest_request(data=EVENT, msgid="fits")))
+    assert_envelope_ok(await ingest("small", ingest_request(data=EVENT, msgid="fits")))
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -271,7 +250,7 @@ async def _bus_up(health):
 @pytest.mark.gen_test(timeout=30)
 async def test_close_flushes_records_in_flight(io_loop, kafka_target):
     from sinks.kafka import KafkaSink
-    from tests.kafka_cluster import unique_topic
+    from tests.support.kafka_cluster import unique_topic
 
     topic = kafka_target.create_topic(unique_topic("close"))
     options = kafka_sink(kafka_target, linger_ms=200)
@@ -389,12 +368,12 @@ def test_health_never_shows_secrets():
 @pytest.fixture
 def cuttable():
     require_kafka_python()
-    from tests.kafka_cluster import CuttableKafka, MockUnavailable
+    from tests.support.kafka_cluster import CuttableKafka, MockUnavailable
 
     try:
         site = CuttableKafka()
     except MockUnavailable as exc:
-        unavailable(str(exc))
+        skip_or_fail(str(exc))
     yield site
     site.close()
 
@@ -405,13 +384,13 @@ async def _timed(coroutine):
     return result, time.monotonic() - started
 
 
-async def _recovers(post, dataset, timeout):
+async def _recovers(ingest, dataset, timeout):
     attempt = 0
 
     async def ok():
         nonlocal attempt
         attempt += 1
-        response = await post(dataset, ingest_request(data=EVENT, msgid="after-%d" % attempt))
+        response = await ingest(dataset, ingest_request(data=EVENT, msgid="after-%d" % attempt))
         return response if response.code == 200 else None
 
     return await eventually(ok, timeout, interval=0.2)
@@ -423,14 +402,14 @@ class TestBrokerGoesAway:
         return cuttable
 
     @pytest.mark.gen_test(timeout=40)
-    async def test_503_in_time_file_dataset_fast_and_recovery(self, post, health, cuttable, topics):
-        assert_envelope_ok(await post("telemetry", ingest_request(data=EVENT, msgid="before")))
+    async def test_503_in_time_file_dataset_fast_and_recovery(self, ingest, health, cuttable, topics):
+        assert_envelope_ok(await ingest("telemetry", ingest_request(data=EVENT, msgid="before")))
         cuttable.cut()
 
-        pending = asyncio.ensure_future(_timed(post("telemetry", ingest_request(data=EVENT, msgid="during"))))
+        pending = asyncio.ensure_future(_timed(ingest("telemetry", ingest_request(data=EVENT, msgid="during"))))
         file_times = []
         for i in range(5):  # meanwhile, a file dataset answers at full speed
-            response, elapsed = await _timed(post("example", ingest_request(msgid="file-%d" % i)))
+            response, elapsed = await _timed(ingest("example", ingest_request(msgid="file-%d" % i)))
             assert_envelope_ok(response)
             file_times.append(elapsed)
         assert not pending.done(), "the Kafka request should still be waiting for its acknowledgement"
@@ -445,7 +424,7 @@ class TestBrokerGoesAway:
         assert state["error"]
 
         cuttable.restore()
-        recovered = await _recovers(post, "telemetry", 20)
+        recovered = await _recovers(ingest, "telemetry", 20)
         assert recovered is not None, "the sink did not recover after the broker came back"
         assert (await eventually(lambda: _bus_up(health), 5)) is not None
 
@@ -464,7 +443,7 @@ class TestServiceStartsWhileKafkaIsDown:
     @pytest.fixture
     def topics(self, cuttable):
         # created on the broker, then the network to it is cut before the app starts
-        from tests.kafka_cluster import unique_topic
+        from tests.support.kafka_cluster import unique_topic
 
         class Topics:
             telemetry = cuttable.create_topic(unique_topic("telemetry"))
@@ -475,22 +454,22 @@ class TestServiceStartsWhileKafkaIsDown:
         return Topics
 
     @pytest.mark.gen_test(timeout=40)
-    async def test_starts_says_down_answers_503_and_recovers(self, post, health, cuttable, topics):
+    async def test_starts_says_down_answers_503_and_recovers(self, ingest, health, cuttable, topics):
         result = await health()
         assert result["status"] == "degraded"
         assert result["sinks"]["bus"]["state"] == "down"
         assert result["sinks"]["bus"]["error"]
         assert result["sinks"]["local"]["state"] == "up"
 
-        response, elapsed = await _timed(post("telemetry", ingest_request(data=EVENT)))
+        response, elapsed = await _timed(ingest("telemetry", ingest_request(data=EVENT)))
         assert_unavailable(response)
         assert elapsed <= SEND_TIMEOUT + 1.0
-        response, elapsed = await _timed(post("example", ingest_request()))
+        response, elapsed = await _timed(ingest("example", ingest_request()))
         assert_envelope_ok(response)
         assert elapsed < 0.5
 
         cuttable.restore()
-        recovered = await _recovers(post, "telemetry", 20)
+        recovered = await _recovers(ingest, "telemetry", 20)
         assert recovered is not None, "the sink did not connect once Kafka was there"
         assert (await eventually(lambda: _bus_up(health), 5)) is not None
         msgid = envelope_of(recovered)["params"]["msgid"]

@@ -8,6 +8,7 @@ import pytest
 
 from sinks.file import FileSink
 from sinks.memory import MemorySink
+from tests.support.service import ROOT
 from tornado_ingest.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, load_yaml, parse_config
 
 
@@ -53,7 +54,7 @@ def test_the_packaged_default_serves_example_into_data(monkeypatch):
 def test_the_example_config_in_conf_is_valid(monkeypatch):
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.delenv("RABBITMQ_URL", raising=False)
-    path = os.path.join(os.path.dirname(__file__), "..", "conf", "datasets.yaml")
+    path = os.path.join(ROOT, "conf", "datasets.yaml")
     config = load_config(path)
     assert "example" in config.datasets
 

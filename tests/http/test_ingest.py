@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from sinks.base import SinkUnavailable
-from tests.conftest import REFERENCE_REQUEST, body_of, envelope_of, ingest_request
+from tests.support.data_in import REFERENCE_REQUEST, body_of, envelope_of, ingest_request
 
 TS_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 

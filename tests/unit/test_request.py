@@ -13,9 +13,9 @@ from tornado_ingest.errors import InvalidInput, PayloadTooLarge, UnsupportedMedi
 from tornado_ingest.request import (
     check_content_type,
     field_path,
-    nested_deeper_than,
     gunzip,
     is_gzipped,
+    nested_deeper_than,
     parse_json,
     request_msgid,
     validate_request,

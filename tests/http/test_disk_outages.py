@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from sinks.base import SinkUnavailable
-from tests.conftest import IN_CI, envelope_of, ingest_request
+from tests.support import skip_or_fail
+from tests.support.data_in import envelope_of, ingest_request
 
 
 @pytest.fixture
@@ -21,9 +22,7 @@ def small_disk(tmp_path):
         ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True, text=True
     )
     if result.returncode != 0:
-        if IN_CI:
-            pytest.fail("cannot mount a tmpfs in CI: %s" % result.stderr)
-        pytest.skip("cannot mount a tmpfs here (needs root): %s" % result.stderr.strip())
+        skip_or_fail("cannot mount a tmpfs here (needs root): %s" % result.stderr.strip())
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def command(*args):
@@ -29,8 +29,11 @@ def environment():
     return env
 
 
-def run(*args, cwd=None):
-    return subprocess.run(command(*args), cwd=cwd, env=environment(), capture_output=True, text=True, timeout=30)
+def run(*args, cwd=None, input=None):
+    """Run ``tornado-ingest ARGS`` to the end; the finished process (text output)."""
+    return subprocess.run(
+        command(*args), cwd=cwd, env=environment(), input=input, capture_output=True, text=True, timeout=30
+    )
 
 
 class Service:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import envelope_of, ingest_request
-from tests.service_process import ROOT, environment
+from tests.support.data_in import envelope_of, ingest_request
 from tornado_ingest.auth import hash_key
-from tornado_ingest.config import ConfigError, parse_config
+from tornado_ingest.config import parse_config
 
 WRITER_KEY = "writer-key-123"
 OPS_KEY = "ops-key-456"
@@ -110,58 +107,3 @@ def test_the_start_log_says_whether_the_endpoint_is_open(io_loop, config, config
         io_loop.run_sync(app.close)
         assert expected in caplog.text
     assert OPS_KEY not in caplog.text and WRITER_KEY not in caplog.text
-
-
-@pytest.mark.parametrize(
-    "keys, expected",
-    [
-        ([{"name": "a", "sha256": "abc"}], "auth.keys[0].sha256: expected the 64 hex digits"),
-        ([{"name": "a"}], "auth.keys[0]: give exactly one of 'sha256'"),
-        ([{"name": "a", "sha256": "0" * 64, "env": "X"}], "auth.keys[0]: give exactly one"),
-        (
-            [{"name": "a", "env": "SURELY_UNSET_KEY_VAR"}],
-            "auth.keys[0].env: environment variable SURELY_UNSET_KEY_VAR is not set",
-        ),
-        (
-            [{"name": "a", "sha256": "0" * 64, "datasets": ["evnets"]}],
-            "auth.keys[0].datasets: no dataset named 'evnets' (did you mean 'events'?)",
-        ),
-        (
-            [{"name": "a", "sha256": "0" * 64}, {"name": "a", "sha256": "1" * 64}],
-            "auth.keys[1].name: another key is named 'a'",
-        ),
-        (
-            [{"name": "a", "sha256": "0" * 64, "dataset": ["x"]}],
-            "auth.keys[0].dataset: unknown key (did you mean 'datasets'?)",
-        ),
-    ],
-)
-def test_auth_config_errors(config_document, keys, expected):
-    config_document["auth"] = {"keys": keys}
-    with pytest.raises(ConfigError) as caught:
-        parse_config(config_document)
-    assert expected in str(caught.value)
-
-
-def test_hash_key_command():
-    result = subprocess.run(
-        [sys.executable, "-m", "tornado_ingest", "hash-key"],
-        input="s3cret\n",
-        capture_output=True,
-        text=True,
-        env=environment(),
-        cwd=ROOT,
-        timeout=30,
-    )
-    assert result.returncode == 0 and result.stdout.strip() == hash_key("s3cret")
-    new = subprocess.run(
-        [sys.executable, "-m", "tornado_ingest", "hash-key", "--new"],
-        capture_output=True,
-        text=True,
-        env=environment(),
-        cwd=ROOT,
-        timeout=30,
-    )
-    key = new.stdout.split("key:")[1].split()[0]
-    digest = new.stdout.split("sha256:")[1].split()[0]
-    assert len(key) >= 40 and digest == hash_key(key)

@@ -10,7 +10,6 @@ import os
 import urllib.parse
 from typing import Any, Dict, List, Optional, Tuple
 
-
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 

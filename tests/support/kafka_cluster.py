@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any, Dict, List, Optional
 
-from tests.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 
 MOCK_API_VERSION = "2.3"  # kafka-python 3.x does not negotiate with the mock by itself
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import threading
-import os
 import time
 
 import pytest
 
-from tests.conftest import REFERENCE_REQUEST, ingest_request
+from tests.support.data_in import REFERENCE_REQUEST, ingest_request
 
 
 @pytest.mark.parametrize("processes", ["1", "2"])

@@ -1,4 +1,4 @@
-"""The command line: check-config, serving the embedded default, and a clean SIGTERM."""
+"""The command line: check-config, hash-key, serving the embedded default, and a clean SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import shutil
 
 import pytest
 
-from tests.conftest import IN_CI, REFERENCE_REQUEST
-from tests.service_process import ROOT, run
+from tests.support import skip_or_fail
+from tests.support.data_in import REFERENCE_REQUEST
+from tests.support.service import ROOT, run
+from tornado_ingest.auth import hash_key
 
 
 def test_embedded_default_answers_the_reference_example(service_factory, tmp_path):
@@ -28,9 +30,7 @@ def test_embedded_default_answers_the_reference_example(service_factory, tmp_pat
 def test_console_script(service_factory, tmp_path):
     script = shutil.which("tornado-ingest")
     if script is None:
-        if IN_CI:
-            pytest.fail("the tornado-ingest console script is not installed")
-        pytest.skip("tornado-ingest is not installed here (pip install .)")
+        skip_or_fail("the tornado-ingest console script is not installed here (pip install .)")
     service = service_factory(argv=[script, "--port", "0", "--address", "127.0.0.1"])
     assert service.post("/v2/data/in/example", REFERENCE_REQUEST)[0] == 200
     assert service.stop() == 0
@@ -98,3 +98,12 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         result = run("--port", str(taken.getsockname()[1]), "--address", "127.0.0.1", cwd=str(tmp_path))
     assert result.returncode == 1
     assert "cannot listen on 127.0.0.1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_hash_key_command():
+    result = run("hash-key", input="s3cret\n")
+    assert result.returncode == 0 and result.stdout.strip() == hash_key("s3cret")
+    new = run("hash-key", "--new")
+    key = new.stdout.split("key:")[1].split()[0]
+    digest = new.stdout.split("sha256:")[1].split()[0]
+    assert len(key) >= 40 and digest == hash_key(key)
