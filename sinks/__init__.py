@@ -8,7 +8,6 @@ needs kafka-python or pika. Third-party sinks join through the
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Dict, Type, Union
 
@@ -20,6 +19,8 @@ from sinks.base import (  # noqa: F401  (re-exported: the sink contract)
     SinkError,
     SinkUnavailable,
 )
+from sinks.health import Health  # noqa: F401  (re-exported: what health() answers)
+from sinks.validation import did_you_mean
 
 SINK_TYPES: Dict[str, str] = {
     "file": "sinks.file:FileSink",
@@ -60,8 +61,7 @@ def resolve_sink(type_name: Union[str, Type[Sink]]) -> Type[Sink]:
     if target is None and ":" in type_name:
         target = type_name
     if target is None:
-        close = difflib.get_close_matches(type_name, list(types), n=1)
-        hint = " (did you mean %r?)" % close[0] if close else " (known: %s)" % ", ".join(sorted(types))
+        hint = did_you_mean(type_name, types) or " (known: %s)" % ", ".join(sorted(types))
         raise UnknownSinkType("no sink type named %r%s" % (type_name, hint))
     module_name, _, class_name = target.partition(":")
     try:

@@ -8,7 +8,9 @@ awaits ``send`` for every request and answers 200 only after ``send`` returned.
 Contract, for anyone writing a sink:
 
 - ``OPTIONS``: a voluptuous schema for the sink's own keys (everything in
-  ``sinks.<name>`` except ``type``); it is checked at start, before traffic.
+  ``sinks.<name>`` except ``type``), with their defaults; the config checks it at
+  start, before traffic, and the sink is built with what it returns: a sink
+  reads ``options[key]`` and never a default of its own.
 - ``check_destination(options, destination)``: refuse, at config load, a
   destination this sink could never serve (raise ``ValueError`` saying why).
 - ``start()``: connect. It must not raise because a broker is down: the service
@@ -18,19 +20,20 @@ Contract, for anyone writing a sink:
   ``DestinationNotFound`` when the broker says the destination does not exist,
   ``RecordTooLarge`` when the broker will never take a record that large.
   It must never block the IOLoop.
-- ``health()``: a JSON-able dict with at least ``type`` and ``state``
-  (``"up"`` or ``"down"``); secrets never appear in it.
+- ``health()``: a ``sinks.health.Health``: up or down, why, since when, and
+  JSON-able details; secrets never appear in it.
 - ``close()``: flush what is in flight, then release the connection.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 
 from voluptuous import Schema
 
-STATE_UP = "up"
-STATE_DOWN = "down"
+from sinks.health import Health
+
+SinkT = TypeVar("SinkT", bound="Sink")
 
 
 class SinkError(Exception):
@@ -75,15 +78,21 @@ class Record:
 class Sink:
     """Base class: subclasses set ``OPTIONS`` and implement the four methods."""
 
-    #: voluptuous schema of this sink's options (the keys beside ``type``).
-    OPTIONS: Schema = Schema({})
+    #: voluptuous schema of this sink's options (the keys beside ``type``), defaults included.
+    OPTIONS: ClassVar[Schema] = Schema({})
 
     #: the name this sink is registered under (``type:`` in YAML).
-    type_name = "?"
+    type_name: ClassVar[str] = "?"
 
-    def __init__(self, name: str, options: Dict[str, Any]):
+    def __init__(self, name: str, options: Mapping[str, Any]):
+        """``options`` are what ``OPTIONS`` returned: checked, defaults filled in."""
         self.name = name
         self.options = options
+
+    @classmethod
+    def from_options(cls: Type[SinkT], name: str, options: Dict[str, Any]) -> SinkT:
+        """Check raw ``options`` with ``OPTIONS`` (``voluptuous.Invalid`` if bad), then build the sink."""
+        return cls(name, cls.OPTIONS(options))
 
     @classmethod
     def check_destination(cls, options: Dict[str, Any], destination: str) -> None:
@@ -95,7 +104,7 @@ class Sink:
     async def send(self, destination: str, record: Record) -> None:
         raise NotImplementedError("sink %r (%s) lacks send()" % (self.name, type(self).__name__))
 
-    def health(self) -> Dict[str, Any]:
+    def health(self) -> Health:
         raise NotImplementedError("sink %r (%s) lacks health()" % (self.name, type(self).__name__))
 
     async def close(self) -> None:
@@ -103,7 +112,7 @@ class Sink:
 
     @property
     def is_up(self) -> bool:
-        return self.health().get("state") == STATE_UP
+        return self.health().up
 
     def __repr__(self) -> str:
         return "<%s %r>" % (type(self).__name__, self.name)

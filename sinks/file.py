@@ -29,14 +29,15 @@ import errno
 import fcntl
 import logging
 import os
-import queue
 import re
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from voluptuous import All, Boolean, Length, Required, Schema
+from voluptuous import All, Boolean, Length, Optional as Opt, Required, Schema
 
-from sinks.base import STATE_DOWN, STATE_UP, Record, Sink, SinkUnavailable
+from sinks.base import Record, Sink, SinkUnavailable
+from sinks.handoff import BatchQueue, LoopInbox, settle
+from sinks.health import Health, HealthState
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,18 @@ SUFFIX = ".jsonl"
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
-_Pending = Tuple[str, bytes, "asyncio.Future[None]"]
+
+class _Line(NamedTuple):
+    destination: str
+    data: bytes
+    future: "asyncio.Future[None]"
+
+
+class _Outcome(NamedTuple):
+    """What one append did for the lines of one destination: ``error`` is None when they are written."""
+
+    futures: List["asyncio.Future[None]"]
+    error: Optional[OSError]
 
 
 class FileSink(Sink):
@@ -53,17 +65,18 @@ class FileSink(Sink):
     OPTIONS = Schema(
         {
             Required("directory"): All(str, Length(min=1), msg="expected a directory path"),
-            "fsync": Boolean(),
+            Opt("fsync", default=False): Boolean(),
         }
     )
 
-    def __init__(self, name: str, options: Dict[str, Any]):
+    def __init__(self, name: str, options: Mapping[str, Any]):
         super().__init__(name, options)
         self.directory = os.path.abspath(options["directory"])
-        self.fsync = options.get("fsync", False)
+        self.fsync: bool = options["fsync"]
+        self.state = HealthState()
+        self._lines: Optional[BatchQueue[_Line]] = None
+        self._inbox: Optional[LoopInbox[_Outcome]] = None
         self._writer: Optional[_AppendWriter] = None
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self.last_error: Optional[str] = None
 
     @classmethod
     def check_destination(cls, options: Dict[str, Any], destination: str) -> None:
@@ -73,123 +86,98 @@ class FileSink(Sink):
                 "a file destination may not leave its directory" % destination
             )
 
-    def path_for(self, destination: str) -> str:
-        return os.path.join(self.directory, destination + SUFFIX)
-
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         try:
             os.makedirs(self.directory, exist_ok=True)
+            self.state.mark_up()
         except OSError as exc:
-            self._failed(exc)
+            self.state.mark_down(_describe(exc))
             log.error("file sink %r: cannot create %s: %s", self.name, self.directory, exc.strerror)
-        self._writer = _AppendWriter(self, name="file-sink-%s" % self.name)
+        self._lines = BatchQueue(loop)
+        self._inbox = LoopInbox(loop, self._settle)
+        self._writer = _AppendWriter(
+            self.directory, self.fsync, self._lines, self._inbox, name="file-sink-%s" % self.name
+        )
         self._writer.start()
 
     async def send(self, destination: str, record: Record) -> None:
-        writer = self._writer
-        if writer is None or writer.closing:
+        lines = self._lines
+        if lines is None or lines.closed:
             raise SinkUnavailable("file sink %r is not running" % self.name)
-        future = self._loop.create_future()
-        writer.submit(destination, record.value + b"\n", future)
+        future = asyncio.get_running_loop().create_future()
+        lines.submit(_Line(destination, record.value + b"\n", future))
         await future
 
-    def health(self) -> Dict[str, Any]:
-        writable = os.access(self.directory, os.W_OK | os.X_OK)
-        up = writable and self.last_error is None and self._writer is not None and not self._writer.closing
-        report = {"type": self.type_name, "state": STATE_UP if up else STATE_DOWN, "directory": self.directory}
-        if self.last_error is not None:
-            report["error"] = self.last_error
-        elif not writable:
-            report["error"] = "directory is not writable"
-        return report
+    def health(self) -> Health:
+        if self._lines is None or self._lines.closed:
+            return Health(up=False, error="not started" if self._lines is None else "closed")
+        if self.state.up and not os.access(self.directory, os.W_OK | os.X_OK):
+            return Health(up=False, error="directory is not writable", details={"directory": self.directory})
+        return self.state.snapshot(directory=self.directory)
 
     async def close(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.closing = True
-            writer.submit_stop()
-            await asyncio.get_running_loop().run_in_executor(None, writer.join)
+        lines, writer, inbox = self._lines, self._writer, self._inbox
+        if lines is None or writer is None or inbox is None or lines.closed:
+            return
+        lines.close()
+        await asyncio.get_running_loop().run_in_executor(None, writer.join)
+        inbox.deliver()  # the last outcomes, before close returns
 
-    # Called on the loop by the writer thread, once per batch.
-    def _settle(self, outcomes: List[Tuple[List["asyncio.Future[None]"], Optional[OSError]]]) -> None:
+    def _settle(self, outcomes: List[_Outcome]) -> None:
+        """On the loop: the writer thread's outcomes, one per destination and batch."""
         for futures, error in outcomes:
+            failure = None
             if error is None:
-                self.last_error = None
-                for future in futures:
-                    if not future.done():
-                        future.set_result(None)
+                self.state.mark_up()
             else:
-                self._failed(error)
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(SinkUnavailable("file sink %r: %s" % (self.name, self.last_error)))
+                reason = _describe(error)
+                self.state.mark_down(reason)
+                failure = SinkUnavailable("file sink %r: %s" % (self.name, reason))
+            for future in futures:
+                settle(future, failure)
 
-    def _failed(self, error: OSError) -> None:
-        self.last_error = "%s (%s)" % (error.strerror or error, errno.errorcode.get(error.errno or 0, "?"))
+
+def _describe(error: OSError) -> str:
+    return "%s (%s)" % (error.strerror or error, errno.errorcode.get(error.errno or 0, "?"))
 
 
 class _AppendWriter(threading.Thread):
-    """Drains the sink's queue, appending each destination's lines in one write."""
+    """Takes the loop's batches of lines and appends each destination's lines in one write."""
 
-    def __init__(self, sink: FileSink, name: str):
+    def __init__(self, directory: str, fsync: bool, lines: BatchQueue[_Line], outcomes: LoopInbox[_Outcome], name: str):
         super().__init__(name=name, daemon=True)
-        self.sink = sink
-        self.closing = False
-        self._queue: "queue.SimpleQueue[Optional[List[_Pending]]]" = queue.SimpleQueue()
-        self._gathered: Optional[List[_Pending]] = None
-        self._files: Dict[str, Tuple[int, int]] = {}
-
-    def submit(self, destination: str, line: bytes, future: "asyncio.Future[None]") -> None:
-        """On the loop: gather this loop iteration's lines, hand them over in one go."""
-        if self._gathered is None:
-            self._gathered = []
-            self.sink._loop.call_soon(self._hand_over)
-        self._gathered.append((destination, line, future))
-
-    def _hand_over(self) -> None:
-        gathered, self._gathered = self._gathered, None
-        if gathered:
-            self._queue.put(gathered)
-
-    def submit_stop(self) -> None:
-        self._hand_over()
-        self._queue.put(None)
+        self.directory = directory
+        self.fsync = fsync
+        self._lines = lines
+        self._outcomes = outcomes
+        self._files: Dict[str, Tuple[int, int]] = {}  # destination -> (fd, inode)
 
     def run(self) -> None:
         stop = False
         while not stop:
-            batch: List[_Pending] = []
-            handed = self._queue.get()
-            while handed is not None:
-                batch += handed
-                try:
-                    handed = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            else:
-                stop = True
+            batch, stop = self._lines.take()
             if batch:
                 self._write_batch(batch)
         for fd, _ in self._files.values():
             os.close(fd)
         self._files.clear()
 
-    def _write_batch(self, batch: List[_Pending]) -> None:
+    def _write_batch(self, batch: List[_Line]) -> None:
         grouped: Dict[str, Tuple[List[bytes], List["asyncio.Future[None]"]]] = {}
-        for destination, line, future in batch:
+        for destination, data, future in batch:
             lines, futures = grouped.setdefault(destination, ([], []))
-            lines.append(line)
+            lines.append(data)
             futures.append(future)
         outcomes = []
         for destination, (lines, futures) in grouped.items():
             try:
                 self._append(destination, b"".join(lines))
-                outcomes.append((futures, None))
+                outcomes.append(_Outcome(futures, None))
             except OSError as exc:
                 self._forget(destination)
-                outcomes.append((futures, exc))
-        self.sink._loop.call_soon_threadsafe(self.sink._settle, outcomes)
+                outcomes.append(_Outcome(futures, exc))
+        self._outcomes.post_all(outcomes)
 
     def _append(self, destination: str, data: bytes) -> None:
         fd = self._open(destination)
@@ -200,7 +188,7 @@ class _AppendWriter(threading.Thread):
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                if self.sink.fsync:
+                if self.fsync:
                     os.fsync(fd)
             except OSError:
                 _truncate_quietly(fd, start)
@@ -209,7 +197,7 @@ class _AppendWriter(threading.Thread):
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _open(self, destination: str) -> int:
-        path = self.sink.path_for(destination)
+        path = os.path.join(self.directory, destination + SUFFIX)
         cached = self._files.get(destination)
         if cached is not None:
             fd, inode = cached
@@ -219,7 +207,7 @@ class _AppendWriter(threading.Thread):
             except FileNotFoundError:
                 pass
             self._forget(destination)  # rotated or removed: start a new file
-        os.makedirs(self.sink.directory, exist_ok=True)
+        os.makedirs(self.directory, exist_ok=True)
         try:
             fd = os.open(path, _OPEN_FLAGS, 0o644)
         except OSError as exc:

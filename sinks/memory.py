@@ -19,26 +19,28 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 
-from voluptuous import All, Coerce, Range, Schema
+from voluptuous import All, Coerce, Optional as Opt, Range, Schema
 
-from sinks.base import STATE_DOWN, STATE_UP, Record, Sink
+from sinks.base import Record, Sink
+from sinks.health import Health
+from sinks.validation import SECONDS
 
 
 class MemorySink(Sink):
     type_name = "memory"
     OPTIONS = Schema(
         {
-            "max_records": All(Coerce(int), Range(min=1)),
-            "delay": All(Coerce(float), Range(min=0)),
+            Opt("max_records", default=10000): All(Coerce(int), Range(min=1), msg="expected a positive number"),
+            Opt("delay", default=0.0): SECONDS,
         }
     )
 
-    def __init__(self, name: str, options: Dict[str, Any]):
+    def __init__(self, name: str, options: Mapping[str, Any]):
         super().__init__(name, options)
-        self.records: Deque[Tuple[str, Record]] = collections.deque(maxlen=options.get("max_records", 10000))
-        self.delay = options.get("delay", 0.0)
+        self.records: Deque[Tuple[str, Record]] = collections.deque(maxlen=options["max_records"])
+        self.delay: float = options["delay"]
         self.failure: Optional[BaseException] = None
         self.started = False
         self.closed = False
@@ -57,9 +59,9 @@ class MemorySink(Sink):
         """The records received (for ``destination``, if given), decoded."""
         return [json.loads(r.value) for d, r in self.records if destination in (None, d)]
 
-    def health(self) -> Dict[str, Any]:
-        state = STATE_DOWN if self.failure is not None or self.closed else STATE_UP
-        return {"type": self.type_name, "state": state, "records": len(self.records)}
+    def health(self) -> Health:
+        error = "closed" if self.closed else None if self.failure is None else str(self.failure) or "failing"
+        return Health(up=error is None, error=error, details={"records": len(self.records)})
 
     async def close(self) -> None:
         self.closed = True

@@ -18,16 +18,20 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 import yaml
 from voluptuous import (
     All,
-    Any as AnyOf,
     Coerce,
     Invalid,
     Length,
     Match,
     MultipleInvalid,
-    Optional as Opt,
     Range,
     Required,
     Schema,
+)
+from voluptuous import (
+    Any as AnyOf,
+)
+from voluptuous import (
+    Optional as Opt,
 )
 
 import sinks

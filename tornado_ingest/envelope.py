@@ -26,16 +26,22 @@ READY_API_ID = "api.ready"
 API_VERSION = "v2"
 SUCCESS_MESSAGE = "Data ingested successfully"
 
-_clock = {"second": None, "text": ""}
+_clock_second = -1
+_clock_text = ""
+
+
+def local_time(epoch_seconds: float) -> str:
+    """Local ISO-8601 time with its UTC offset, to the second: ``2024-05-30T23:35:48+05:30``."""
+    return datetime.datetime.fromtimestamp(int(epoch_seconds)).astimezone().isoformat()
 
 
 def local_timestamp() -> str:
-    """Local ISO-8601 time with its UTC offset, to the second (cached per second)."""
+    """The envelope's ``ts``: ``local_time`` of now, made once a second."""
+    global _clock_second, _clock_text
     second = int(time.time())
-    if _clock["second"] != second:
-        moment = datetime.datetime.fromtimestamp(second).astimezone()
-        _clock["second"], _clock["text"] = second, moment.isoformat()
-    return _clock["text"]
+    if _clock_second != second:
+        _clock_second, _clock_text = second, local_time(second)
+    return _clock_text
 
 
 def build_envelope(

@@ -8,12 +8,13 @@ keeps up to ``server.max_body_bytes`` and the others discard what they get.
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from tornado.web import RequestHandler, stream_request_body
 
+from sinks.base import Sink
 from tornado_ingest import jsoncodec
-from tornado_ingest.envelope import HEALTH_API_ID, INGEST_API_ID, READY_API_ID, build_envelope
+from tornado_ingest.envelope import HEALTH_API_ID, INGEST_API_ID, READY_API_ID, build_envelope, local_time
 from tornado_ingest.errors import (
     DatasetNotFound,
     IngestError,
@@ -164,9 +165,21 @@ class HealthHandler(BaseHandler):
     api_id = HEALTH_API_ID
 
     def get(self) -> None:
-        reports = {name: sink.health() for name, sink in self.context.sinks.items()}
-        status = "ok" if all(report.get("state") == "up" for report in reports.values()) else "degraded"
+        reports = {name: health_report(sink) for name, sink in self.context.sinks.items()}
+        status = "ok" if all(report["state"] == "up" for report in reports.values()) else "degraded"
         self.write_envelope(build_envelope(self.api_id, result={"status": status, "sinks": reports}))
+
+
+def health_report(sink: Sink) -> Dict[str, Any]:
+    """A sink's ``Health`` as ``/health`` shows it: ``type``, ``state``, its details, ``error``, ``down_since``."""
+    health = sink.health()
+    report: Dict[str, Any] = {"type": sink.type_name, "state": "up" if health.up else "down"}
+    report.update(health.details)
+    if health.error is not None:
+        report["error"] = health.error
+    if not health.up and health.since is not None:
+        report["down_since"] = local_time(health.since)
+    return report
 
 
 class ReadyHandler(BaseHandler):

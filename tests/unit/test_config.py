@@ -38,7 +38,7 @@ def test_defaults():
     dataset = config.datasets["example"]
     assert (dataset.extraction_key, dataset.dedup_key, dataset.key_path) == ("events", "id", ())
     assert config.sinks["local"].cls is FileSink and config.sinks["rabbit"].cls is MemorySink
-    assert config.sinks["local"].options == {"directory": "data"}
+    assert config.sinks["local"].options == {"directory": "data", "fsync": False}  # defaults filled in, once
 
 
 def test_the_packaged_default_serves_example_into_data(monkeypatch):
