@@ -15,7 +15,7 @@ import sys
 import uuid
 from typing import Any, Dict, List, Optional
 
-from bench.procs import Processes, Proc
+from bench.procs import Proc, Processes
 
 TOPIC = "bench"
 
@@ -86,8 +86,8 @@ class KafkaBackend(Backend):
             return "sinks/kafka.py is not there yet"
         if missing:
             return (
-                "Python module %r is not installed (the kafka sink needs kafka-python; the mock cluster confluent-kafka)"
-                % missing
+                "Python module %r is not installed "
+                "(the kafka sink needs kafka-python; the mock cluster confluent-kafka)" % missing
             )
         return None
 

@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--upstream-connections",
         type=int,
         default=50,
-        help="also measure Kafka, single events, 1 process at this many connections, as the upstream figures were (default 50; 0: no)",
+        help="also measure Kafka, single events, 1 process at this many connections, "
+        "as the upstream figures were (default 50; 0: no)",
     )
     p.add_argument(
         "--sinks", type=_list(str, SINKS), default=list(SINKS), help="comma-separated (default file,kafka,rabbitmq)"

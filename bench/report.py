@@ -8,7 +8,6 @@ connections (for latency a ratio above 1 means slower than the ceiling).
 from __future__ import annotations
 
 import os
-
 import statistics
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -283,10 +282,12 @@ def markdown(summaries: Dict[Key, Summary], outcome: Outcome, context: dict) -> 
         "- The ceiling: `bench/bare.py`, a Tornado handler that parses the body (%s) and answers the success envelope; "
         "no validation, no sink, no logging. Ratios are to it, same processes, body and connections."
         % context["bare_json"],
-        "- The service: `python -m tornado_ingest --processes N --log-level %s` (access log %s), one dataset on the sink under test."
+        "- The service: `python -m tornado_ingest --processes N --log-level %s` (access log %s), "
+        "one dataset on the sink under test."
         % (args.service_log_level, "on" if args.service_log_level in ("DEBUG", "INFO") else "off"),
         "- Sinks: file in a temporary directory (emptied after each measurement); Kafka: librdkafka's mock cluster "
-        '(kafka-python with `api_version: "2.3"`, the sink\'s defaults otherwise: `acks: all`, `linger_ms: 5`), a fresh one per '
+        '(kafka-python with `api_version: "2.3"`, the sink\'s defaults otherwise: `acks: all`, `linger_ms: 5`), '
+        "a fresh one per "
         "service start; RabbitMQ at %s, a durable queue of the bench's own, declared by the sink, purged after each "
         "measurement and deleted at the end." % context["rabbitmq"],
         "- The upstream comparison row uses %s connections, as the upstream figures do."
@@ -327,7 +328,8 @@ def soak_markdown(soak: dict) -> List[str]:
     if soak["samples"]:
         first, last, low, high = soak_figures(soak)
         out += [
-            "RSS of the service (all its processes): first %.1f MiB, last %.1f MiB, min %.1f MiB, max %.1f MiB; %d samples."
+            "RSS of the service (all its processes): "
+            "first %.1f MiB, last %.1f MiB, min %.1f MiB, max %.1f MiB; %d samples."
             % (first / 2**20, last / 2**20, low / 2**20, high / 2**20, len(soak["samples"]))
         ]
     result = soak.get("result")
