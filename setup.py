@@ -38,7 +38,7 @@ setup(
             "orjson>=3.6",
         ],
     },
-    entry_points={"console_scripts": ["tornado-ingest = tornado_ingest.cli:run"]},
+    entry_points={"console_scripts": ["tornado-ingest = tornado_ingest.cli:console_main"]},
     classifiers=[
         "Framework :: Tornado",
         "Programming Language :: Python :: 3",

@@ -1,3 +1,3 @@
-from tornado_ingest.cli import run
+from tornado_ingest.cli import console_main
 
-run()
+console_main()

@@ -5,7 +5,8 @@
     tornado-ingest hash-key [--new]
 
 With no ``--config`` the packaged default serves dataset ``example`` into
-``./data/example.jsonl``. Flags override the config file.
+``./data/example.jsonl``. Flags override the config file: they are written into
+the document before it is checked, so a bad flag is refused like a bad key.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import sys
 from typing import List, Optional
 
 from tornado_ingest import __version__
-from tornado_ingest.config import Config, ConfigError, load_config
+from tornado_ingest.config import ConfigError, load_config
+from tornado_ingest.settings import ServerSettings, meaning_of
 
 PROG = "tornado-ingest"
 EXIT_CONFIG_ERROR = 2
+
+#: the flags that override a ``server`` setting: flag -> key
+SERVER_FLAGS = {"--port": "port", "--address": "address", "--processes": "processes"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,9 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", metavar="PATH", help="YAML config (default: the packaged example, files under ./data)"
     )
-    parser.add_argument("--port", type=int, help="override server.port")
-    parser.add_argument("--address", help="override server.address")
-    parser.add_argument("--processes", type=int, metavar="N", help="override server.processes (0: one per core)")
+    for flag, key in SERVER_FLAGS.items():
+        parser.add_argument(flag, metavar=key.upper(), help="server.%s: %s" % (key, meaning_of(ServerSettings, key)))
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO"
     )
@@ -51,14 +55,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         return check_config(args.path)
     if args.command == "hash-key":
         return print_key_hash(args.new)
+    flags = {key: getattr(args, key) for key in SERVER_FLAGS.values() if getattr(args, key) is not None}
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, overrides={"server": flags})
     except ConfigError as exc:
+        flag = next((flag for flag, key in SERVER_FLAGS.items() if key in flags and exc.path == "server." + key), None)
+        if flag is not None:
+            return _flag_error(flag, flags[SERVER_FLAGS[flag]], exc.reason)
         return _config_error(args.config, exc)
-    apply_overrides(config, args)
-    from tornado_ingest.server import run
+    from tornado_ingest.server import run_service
 
-    return run(config)
+    return run_service(config)
 
 
 # Broker drivers log every failed reconnect attempt at ERROR; the sinks log one
@@ -103,20 +110,16 @@ def print_key_hash(make_new: bool) -> int:
     return 0
 
 
-def apply_overrides(config: Config, args: argparse.Namespace) -> None:
-    if args.port is not None:
-        config.server.port = args.port
-    if args.address is not None:
-        config.server.address = args.address
-    if args.processes is not None:
-        config.server.processes = max(0, args.processes)
-
-
 def _config_error(path: Optional[str], exc: ConfigError) -> int:
     print("%s: config error in %s: %s" % (PROG, path or "the packaged default", exc), file=sys.stderr)
     return EXIT_CONFIG_ERROR
 
 
-def run() -> None:
-    """Console-script entry point."""
+def _flag_error(flag: str, value: str, reason: str) -> int:
+    print("%s: bad flag %s %s: %s" % (PROG, flag, value, reason), file=sys.stderr)
+    return EXIT_CONFIG_ERROR
+
+
+def console_main() -> None:
+    """The ``tornado-ingest`` console script."""
     sys.exit(main())

@@ -14,6 +14,7 @@ from tornado.web import RequestHandler, stream_request_body
 
 from sinks.base import Sink
 from tornado_ingest import jsoncodec
+from tornado_ingest.context import Context
 from tornado_ingest.envelope import HEALTH_API_ID, INGEST_API_ID, READY_API_ID, build_envelope, local_time
 from tornado_ingest.errors import (
     DatasetNotFound,
@@ -23,11 +24,11 @@ from tornado_ingest.errors import (
     PayloadTooLarge,
     RouteNotFound,
     ServiceUnavailable,
-    TopicNotFound,
     error_for_status,
 )
-from tornado_ingest.records import make_record
+from tornado_ingest.records import record_for_request
 from tornado_ingest.request import check_content_type, gunzip, is_gzipped, parse_json, request_msgid, validate_request
+from tornado_ingest.tornado_compat import answer_finished
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class BaseHandler(RequestHandler):
     api_id = INGEST_API_ID
     allowed_methods = ("GET",)
 
-    def initialize(self, context: Any) -> None:
+    def initialize(self, context: Context) -> None:
         self.context = context
         self.msgid: Optional[str] = None
         self._counted = False
@@ -48,12 +49,8 @@ class BaseHandler(RequestHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
 
     def prepare(self) -> None:
-        self.context.request_started()
+        self.context.drain.request_started(self.request)
         self._counted = True
-        if self.context.draining:
-            # Tornado then answers "Connection: close" and closes once the answer is out,
-            # so kept-alive clients move elsewhere instead of holding the drain open.
-            self.request.connection._disconnect_on_finish = True
         self.check_request()
 
     def check_request(self) -> None:
@@ -67,7 +64,7 @@ class BaseHandler(RequestHandler):
     def data_received(self, chunk: bytes) -> None:
         """Bodies this handler has no use for are dropped as they arrive."""
 
-    def write_envelope(self, envelope: dict) -> None:
+    def write_envelope(self, envelope: Dict[str, Any]) -> None:
         self.finish(jsoncodec.dumps(envelope))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -94,10 +91,10 @@ class BaseHandler(RequestHandler):
         self._uncount()
 
     def _uncount(self) -> None:
-        self.context.body_arrived(self)
+        self.context.bodies.arrived(self)
         if self._counted:
             self._counted = False
-            self.context.request_finished()
+            self.context.drain.request_finished()
 
 
 class IngestHandler(BaseHandler):
@@ -108,16 +105,16 @@ class IngestHandler(BaseHandler):
     def check_request(self) -> None:
         super().check_request()
         self.context.keys.authorize(self.request.headers, self.path_args[0])
-        self._limit = self.context.server.max_body_bytes
+        self._limit = self.context.settings.max_body_bytes
         self._chunks: List[bytes] = []
         self._received = 0
         declared = self.request.headers.get("Content-Length")
         if declared is not None and int(declared) > self._limit:
             raise self._too_large()
-        self.context.body_expected(self)
+        self.context.bodies.expect(self)
 
     def data_received(self, chunk: bytes) -> None:
-        if self._finished:
+        if answer_finished(self):
             return
         self._received += len(chunk)
         if self._received > self._limit:
@@ -128,8 +125,8 @@ class IngestHandler(BaseHandler):
         self._chunks.append(chunk)
 
     async def post(self, dataset_id: str) -> None:
-        self.context.body_arrived(self)
-        if self._finished:
+        self.context.bodies.arrived(self)
+        if answer_finished(self):
             return
         headers = self.request.headers
         check_content_type(headers.get("Content-Type"))
@@ -138,22 +135,21 @@ class IngestHandler(BaseHandler):
         self._chunks = []
         if gzipped:
             body = gunzip(body, self._limit)
-        document = parse_json(body, self.context.server.max_json_depth)
+        settings = self.context.settings
+        document = parse_json(body, settings.max_json_depth)
         self.msgid = request_msgid(document)
-        data = validate_request(document)["data"]
-        if isinstance(data, list) and len(data) > self.context.server.max_batch_events:
+        request = validate_request(document)
+        data, msgid = request["data"], request["params"]["msgid"]
+        if isinstance(data, list) and len(data) > settings.max_batch_events:
             raise PayloadTooLarge(
-                "a batch of %d events is over server.max_batch_events (%d)"
-                % (len(data), self.context.server.max_batch_events)
+                "a batch of %d events is over server.max_batch_events (%d)" % (len(data), settings.max_batch_events)
             )
 
         dataset = self.context.datasets.get(dataset_id)
         if dataset is None:
             raise DatasetNotFound()
-        if not dataset.entry_topic:
-            raise TopicNotFound()
-        await self.context.dispatch(dataset, make_record(dataset, data, self.msgid))
-        self.write_envelope(build_envelope(INGEST_API_ID, msgid=self.msgid))
+        await self.context.router.deliver(dataset, record_for_request(dataset, data, msgid))
+        self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid))
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge("body is larger than %d bytes (server.max_body_bytes)" % self._limit)
@@ -188,11 +184,9 @@ class ReadyHandler(BaseHandler):
     api_id = READY_API_ID
 
     def get(self) -> None:
-        if self.context.draining:
-            raise NotReady("draining: the service is shutting down")
-        down = self.context.sinks_down()
-        if down:
-            raise NotReady("sinks down: %s" % ", ".join(down))
+        problem = self.context.not_ready_because()
+        if problem is not None:
+            raise NotReady(problem)
         self.write_envelope(build_envelope(self.api_id, result={"status": "ready"}))
 
 

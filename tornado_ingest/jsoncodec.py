@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+orjson: Any
 try:
     import orjson
 except ImportError:  # the plain install: the standard library does it all

@@ -15,14 +15,12 @@ where ``events`` and ``id`` are the dataset's ``extraction_key`` and
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from sinks.base import Record
 from tornado_ingest import jsoncodec
 from tornado_ingest.errors import InvalidInput
-
-if TYPE_CHECKING:  # pragma: no cover
-    from tornado_ingest.config import Dataset
+from tornado_ingest.settings import Dataset
 
 
 def obsrv_meta(syncts_ms: int) -> Dict[str, Any]:
@@ -35,7 +33,7 @@ def obsrv_meta(syncts_ms: int) -> Dict[str, Any]:
     }
 
 
-def build_record(dataset: "Dataset", data: Any, msgid: str, syncts_ms: Optional[int] = None) -> Dict[str, Any]:
+def record_document(dataset: Dataset, data: Any, msgid: str, syncts_ms: Optional[int] = None) -> Dict[str, Any]:
     meta = obsrv_meta(int(time.time() * 1000) if syncts_ms is None else syncts_ms)
     if isinstance(data, list):
         return {
@@ -48,10 +46,10 @@ def build_record(dataset: "Dataset", data: Any, msgid: str, syncts_ms: Optional[
     return {"event": data, "obsrv_meta": meta, "dataset": dataset.id, "msgid": msgid}
 
 
-def encode_record(record: Dict[str, Any]) -> bytes:
+def encode_document(document: Dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON; a value JSON cannot carry is the client's error."""
     try:
-        return jsoncodec.dumps(record)
+        return jsoncodec.dumps(document)
     except UnicodeEncodeError:
         raise InvalidInput("data contains a lone surrogate (\\ud800-\\udfff): not valid Unicode") from None
     except ValueError:
@@ -60,9 +58,9 @@ def encode_record(record: Dict[str, Any]) -> bytes:
         raise InvalidInput("data is nested too deep") from None
 
 
-def record_key(record: Dict[str, Any], path: Sequence[str]) -> Optional[bytes]:
+def record_key(document: Dict[str, Any], path: Sequence[str]) -> Optional[bytes]:
     """The message key at a dotted path of the record; None where there is none."""
-    value: Any = record
+    value: Any = document
     for part in path:
         if not isinstance(value, dict) or part not in value:
             return None
@@ -74,8 +72,8 @@ def record_key(record: Dict[str, Any], path: Sequence[str]) -> Optional[bytes]:
     return str(value).encode("utf-8")
 
 
-def make_record(dataset: "Dataset", data: Any, msgid: str) -> Record:
+def record_for_request(dataset: Dataset, data: Any, msgid: str) -> Record:
     """The record a sink receives for one request."""
-    document = build_record(dataset, data, msgid)
+    document = record_document(dataset, data, msgid)
     key = record_key(document, dataset.key_path) if dataset.key_path else None
-    return Record(encode_record(document), dataset=dataset.id, msgid=msgid, key=key)
+    return Record(encode_document(document), dataset=dataset.id, msgid=msgid, key=key)

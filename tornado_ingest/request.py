@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Union
 
 from voluptuous import ALLOW_EXTRA, All, Invalid, Length, MultipleInvalid, Required, Schema
 
+from sinks.validation import describe_invalid, field_path
 from tornado_ingest.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 JSON_MEDIA_TYPE = "application/json"
@@ -99,9 +100,11 @@ def _finite_float(text: str) -> float:
 def _object_without_duplicates(pairs: List[Any]) -> Dict[str, Any]:
     document = dict(pairs)
     if len(document) != len(pairs):
-        seen = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError("duplicate key %r in an object" % duplicate)
+        seen: Set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError("duplicate key %r in an object" % key)
+            seen.add(key)
     return document
 
 
@@ -173,7 +176,7 @@ def _event_data(value: Any) -> Union[Dict[str, Any], List[Dict[str, Any]]]:
     raise Invalid("expected an object or an array of objects, got %s" % json_type(value))
 
 
-def _literal(expected: str):
+def _literal(expected: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value != expected:
             raise Invalid("must be %r" % expected)
@@ -234,25 +237,11 @@ def validate_request(document: Any) -> Dict[str, Any]:
         return REQUEST_SCHEMA(document)
     except MultipleInvalid as exc:
         problems = sorted(exc.errors, key=lambda error: _FIELD_ORDER.get(str(error.path[0]) if error.path else "", 9))
-        raise InvalidInput("; ".join(_describe(error) for error in problems)) from None
-
-
-def _describe(error: Invalid) -> str:
-    message = error.error_message
-    if message == "required key not provided":
-        message = "is required"
-    elif message.startswith(("expected dict", "expected a dictionary")):
-        message = "expected an object"
-    return "%s: %s" % (field_path(error.path), message)
-
-
-def field_path(path: Sequence[Any]) -> str:
-    """``['params', 'msgid']`` -> ``params.msgid``; ``['data', 3]`` -> ``data[3]``."""
-    text = ""
-    for part in path:
-        part = getattr(part, "schema", part)
-        text += "[%d]" % part if isinstance(part, int) else ("." if text else "") + str(part)
-    return text or "body"
+        raise InvalidInput(
+            "; ".join(
+                "%s: %s" % (field_path(error.path), describe_invalid(error, mapping="an object")) for error in problems
+            )
+        ) from None
 
 
 def json_type(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Run the service: start the sinks, serve, and drain cleanly on SIGTERM or SIGINT."""
+"""Run the service: bind, start the sinks, serve, and drain cleanly on SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import List
 import tornado.httpserver
 import tornado.netutil
 
-from tornado_ingest.app import IngestApplication, make_app
+from tornado_ingest.app import make_app
 from tornado_ingest.config import Config
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 UNLIMITED_BODY = 1 << 62
 
 
-def run(config: Config) -> int:
+def run_service(config: Config) -> int:
     """Bind, then serve in this process or in ``server.processes`` forked workers."""
     try:
         sockets = tornado.netutil.bind_sockets(config.server.port, config.server.address)
@@ -55,7 +55,7 @@ async def serve(config: Config, sockets: List[socket.socket]) -> int:
         max_body_size=UNLIMITED_BODY,
         decompress_request=False,
         idle_connection_timeout=config.server.idle_timeout,  # also bounds the wait for a request's head
-        # No body_timeout here: Tornado would arm a timer per request; Context.cut_slow_bodies
+        # No body_timeout here: Tornado would arm a timer per request; BodyDeadlines
         # enforces server.body_timeout with one sweep a second instead.
     )
     server.add_sockets(sockets)
@@ -69,24 +69,10 @@ async def serve(config: Config, sockets: List[socket.socket]) -> int:
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-    await drain(app, server, config.server.drain_timeout)
+    await app.context.drain.run(server, app.close, config.server.drain_timeout)
     return 0
 
 
 def _stop_on_signal(signum: int, stopping: asyncio.Event) -> None:
     log.info("%s received: stopping", signal.Signals(signum).name)
     stopping.set()
-
-
-async def drain(app: IngestApplication, server: tornado.httpserver.HTTPServer, timeout: float) -> None:
-    """Stop accepting, let requests in flight finish (up to ``timeout``), close the sinks."""
-    app.context.draining = True  # /ready answers 503 from now on
-    server.stop()
-    inflight = app.context.inflight
-    if not await app.context.wait_idle(timeout):
-        log.warning("drain timeout (%ss): %d requests still in flight are cut off", timeout, app.context.inflight)
-    elif inflight:
-        log.info("drained %d requests in flight", inflight)
-    await server.close_all_connections()
-    await app.close()
-    log.info("sinks closed; bye")

@@ -88,7 +88,7 @@ async def test_read_only_directory_is_503_and_heals(post, app, small_disk, http_
 @pytest.mark.gen_test
 async def test_ready_is_503_while_draining(app, http_client, base_url):
     assert (await http_client.fetch(base_url + "/ready")).code == 200
-    app.context.draining = True
+    app.context.drain.draining = True
     response = await http_client.fetch(base_url + "/ready", raise_error=False)
     envelope = envelope_of(response)
     assert response.code == 503 and envelope["id"] == "api.ready" and envelope["error"]["code"] == "NOT_READY"

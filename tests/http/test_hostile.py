@@ -81,7 +81,7 @@ async def test_an_escaped_null_character_is_valid_json_and_round_trips(post, mem
 
 @pytest.mark.gen_test
 async def test_batch_over_max_batch_events_is_413(post, app, memory_sink):
-    app.context.server.max_batch_events = 10
+    app.context.settings.max_batch_events = 10
     assert (await post("/v2/data/in/events", ingest_request([{"i": i} for i in range(10)]))).code == 200
     response = await post("/v2/data/in/events", ingest_request([{"i": i} for i in range(11)]))
     assert response.code == 413
@@ -136,14 +136,15 @@ async def test_a_body_that_never_completes_is_cut_off(app, http_server, http_por
     import asyncio
     import time
 
-    app.context.server.body_timeout = 0.5
+    app.context.settings.body_timeout = 0.5
     reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
     writer.write(
-        b'POST /v2/data/in/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"id":'
+        b"POST /v2/data/in/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 1000\r\n\r\n{"id":'
     )
     await writer.drain()
     started = time.monotonic()
     assert await asyncio.wait_for(reader.read(), timeout=5) == b""  # closed, nothing answered
     assert 0.4 < time.monotonic() - started < 2.6
-    assert not app.context.receiving
+    assert not app.context.bodies.waiting
     assert (await post("/v2/data/in/events", GOOD)).code == 200

@@ -304,7 +304,7 @@ async def test_other_methods_on_the_ingest_path(http_client, base_url, method):
 
 @pytest.mark.gen_test
 async def test_body_at_the_limit_is_fine_and_over_it_is_413(post, app, memory_sink):
-    app.context.server.max_body_bytes = 1000
+    app.context.settings.max_body_bytes = 1000
     request = ingest_request({"pad": ""})
     base = len(body_of(request))
     request["data"]["pad"] = "x" * (1000 - base)
@@ -319,9 +319,12 @@ async def test_body_at_the_limit_is_fine_and_over_it_is_413(post, app, memory_si
 
 @pytest.mark.gen_test
 async def test_chunked_body_over_the_limit(http_server, app, http_port, memory_sink):
-    app.context.server.max_body_bytes = 1000
+    app.context.settings.max_body_bytes = 1000
     chunk = b"x" * 600
-    request = b"POST /v2/data/in/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    request = (
+        b"POST /v2/data/in/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
     request += (b"%x\r\n%s\r\n" % (len(chunk), chunk)) * 2 + b"0\r\n\r\n"
     status, envelope = await raw_http(http_port, request)
     assert status == 413 and envelope["error"]["code"] == "PAYLOAD_TOO_LARGE"
@@ -330,7 +333,7 @@ async def test_chunked_body_over_the_limit(http_server, app, http_port, memory_s
 
 @pytest.mark.gen_test
 async def test_gzip_body_is_capped_on_its_decompressed_size(post, app, memory_sink):
-    app.context.server.max_body_bytes = 10_000
+    app.context.settings.max_body_bytes = 10_000
     bomb = gzip.compress(b'{"id": "' + b"a" * 5_000_000 + b'"}')
     assert len(bomb) < 10_000
     response = await post(
@@ -406,10 +409,10 @@ async def test_check_order(post, app, memory_sink):
     assert bad_json_unknown_dataset.code == 400
     bad_type_and_bad_json = await post("/v2/data/in/events", b"{oops", headers={"Content-Type": "text/plain"})
     assert bad_type_and_bad_json.code == 415
-    app.context.server.max_body_bytes = 10
+    app.context.settings.max_body_bytes = 10
     too_big_and_bad_type = await post("/v2/data/in/events", b"x" * 100, headers={"Content-Type": "text/plain"})
     assert too_big_and_bad_type.code == 413
-    app.context.server.max_body_bytes = 10_000
+    app.context.settings.max_body_bytes = 10_000
     memory_sink.failure = SinkUnavailable("down")
     no_topic_and_sink_down = await post("/v2/data/in/no-topic", ingest_request())
     assert no_topic_and_sink_down.code == 404
@@ -429,3 +432,12 @@ async def test_health_reports_each_sink(http_client, base_url, memory_sink):
     degraded = json.loads((await http_client.fetch(base_url + "/health")).body)
     assert degraded["result"]["status"] == "degraded"
     assert degraded["result"]["sinks"]["mem"]["state"] == "down"
+
+
+@pytest.mark.gen_test
+async def test_health_says_since_when_a_sink_is_down(post, http_client, base_url, tmp_path):
+    (tmp_path / "data" / "example.jsonl").mkdir(parents=True)  # a directory where the file should be
+    assert (await post("/v2/data/in/example", ingest_request())).code == 503
+    report = json.loads((await http_client.fetch(base_url + "/health")).body)["result"]["sinks"]["local"]
+    assert report["state"] == "down" and "EISDIR" in report["error"]
+    assert TS_WITH_OFFSET.match(report["down_since"]), report

@@ -33,7 +33,7 @@ async def test_past_max_inflight_is_429_with_retry_after_and_recovers(post, app)
     envelope = envelope_of(refused)
     assert envelope["responseCode"] == "TOO_MANY_REQUESTS" and envelope["error"]["code"] == "TOO_MANY_REQUESTS"
     assert refused.request_time < 0.25, "a 429 must not wait for the slow sink"
-    assert app.context.records_in_flight["slow"] == 0
+    assert app.context.router.records_in_flight["slow"] == 0
     assert (await post("/v2/data/in/slow", ingest_request())).code == 200
 
 
@@ -59,4 +59,4 @@ async def test_memory_stays_flat_under_sustained_overload(post, app):
         figures.append(rss_mib())
     print("RSS by round (MiB): %s" % ", ".join("%.1f" % figure for figure in figures))
     assert figures[-1] - figures[1] < 8, figures
-    assert app.context.records_in_flight["slow"] == 0
+    assert app.context.router.records_in_flight["slow"] == 0

@@ -39,7 +39,9 @@ def test_console_script(service_factory, tmp_path):
 def test_flags_override_the_config_file(service_factory, tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(
-        "server: {port: 1, address: 10.255.255.1}\nsinks: {m: {type: memory}}\ndatasets: {example: {sink: m, entry_topic: e}}\n"
+        "server: {port: 1, address: 10.255.255.1}\n"
+        "sinks: {m: {type: memory}}\n"
+        "datasets: {example: {sink: m, entry_topic: e}}\n"
     )
     service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
     assert service.post("/v2/data/in/example", REFERENCE_REQUEST)[0] == 200
@@ -82,6 +84,20 @@ def test_bad_config_is_one_line_and_a_nonzero_exit(tmp_path, text, expected):
         assert result.returncode == 2
         assert expected in result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (("--port", "70000"), "bad flag --port 70000: expected a port number (0-65535)"),
+        (("--port", "eighty"), "bad flag --port eighty: expected a port number (0-65535)"),
+        (("--processes", "-1"), "bad flag --processes -1: expected a number of processes (0: one per core)"),
+    ],
+)
+def test_a_bad_flag_is_one_line_and_exit_2(tmp_path, flags, expected):
+    result = run(*flags, "--address", "127.0.0.1", cwd=str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == "tornado-ingest: %s\n" % expected
 
 
 def test_missing_config_file(tmp_path):

@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from tornado_ingest.config import Dataset
 from tornado_ingest.errors import InvalidInput
-from tornado_ingest.records import build_record, encode_record, make_record, record_key
+from tornado_ingest.records import encode_document, record_document, record_for_request, record_key
+from tornado_ingest.settings import Dataset
 
-DATASET = Dataset(id="ds", sink="s", entry_topic="t", key_path=("event", "did"))
+DATASET = Dataset(id="ds", sink="s", entry_topic="t", key="event.did")
 
 
 def test_single_event_record():
-    assert build_record(DATASET, {"a": 1}, "m", syncts_ms=123) == {
+    assert record_document(DATASET, {"a": 1}, "m", syncts_ms=123) == {
         "event": {"a": 1},
         "obsrv_meta": {
             "syncts": 123,
@@ -30,22 +30,22 @@ def test_single_event_record():
 
 def test_batch_record_uses_the_dataset_key_names():
     dataset = Dataset(id="ds", sink="s", extraction_key="items", dedup_key="bid")
-    record = build_record(dataset, [{"a": 1}], "m", syncts_ms=1)
+    record = record_document(dataset, [{"a": 1}], "m", syncts_ms=1)
     assert list(record) == ["items", "bid", "obsrv_meta", "dataset", "msgid"]
     assert record["items"] == [{"a": 1}] and record["bid"] == "m"
 
 
 def test_encoding_is_compact_utf8():
-    assert encode_record({"a": "é", "b": [1]}) == '{"a":"é","b":[1]}'.encode()
+    assert encode_document({"a": "é", "b": [1]}) == '{"a":"é","b":[1]}'.encode()
 
 
 def test_a_lone_surrogate_is_invalid_input():
     with pytest.raises(InvalidInput, match="lone surrogate"):
-        encode_record({"x": "\ud800"})
+        encode_document({"x": "\ud800"})
 
 
 def test_integers_past_64_bits_are_written_exactly():
-    assert json.loads(encode_record({"n": 10**30, "m": -(10**25)})) == {"n": 10**30, "m": -(10**25)}
+    assert json.loads(encode_document({"n": 10**30, "m": -(10**25)})) == {"n": 10**30, "m": -(10**25)}
 
 
 @pytest.mark.parametrize(
@@ -63,9 +63,9 @@ def test_record_key(event, key):
     assert record_key({"event": event}, ("event", "did")) == key
 
 
-def test_make_record_carries_key_and_headers():
-    record = make_record(DATASET, {"did": "d1"}, "m1")
+def test_record_for_request_carries_key_and_headers():
+    record = record_for_request(DATASET, {"did": "d1"}, "m1")
     assert json.loads(record.value)["event"] == {"did": "d1"}
     assert record.key == b"d1"
     assert record.headers == [("dataset", b"ds"), ("msgid", b"m1")]
-    assert make_record(DATASET, [{"did": "d1"}], "m2").key is None
+    assert record_for_request(DATASET, [{"did": "d1"}], "m2").key is None

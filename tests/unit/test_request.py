@@ -6,13 +6,11 @@ import gzip
 import json
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from tornado_ingest.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from tornado_ingest.request import (
     check_content_type,
-    field_path,
     gunzip,
     is_gzipped,
     nested_deeper_than,
@@ -82,12 +80,6 @@ def test_several_problems_are_reported_in_field_order():
         < message.index("params:")
         < message.index("data:")
     )
-
-
-def test_field_path():
-    assert field_path(["params", "msgid"]) == "params.msgid"
-    assert field_path(["data", 3, "x"]) == "data[3].x"
-    assert field_path([]) == "body"
 
 
 def _depth(value) -> int:

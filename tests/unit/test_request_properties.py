@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.support.data_in import valid_by_the_rules
-from tornado_ingest.config import Dataset
 from tornado_ingest.errors import InvalidInput
-from tornado_ingest.records import make_record
+from tornado_ingest.records import record_for_request
 from tornado_ingest.request import REQUEST_SCHEMA, follows_the_rules, parse_json, validate_request
+from tornado_ingest.settings import Dataset
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
 json_values = st.recursive(
@@ -64,9 +63,9 @@ def test_the_fast_path_accepts_exactly_what_the_schema_accepts(document):
     st.text(min_size=1, max_size=20).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)),
 )
 def test_record_builder_round_trips(data, msgid):
-    dataset = Dataset(id="ds", sink="s", entry_topic="t", key_path=("event", "k"))
+    dataset = Dataset(id="ds", sink="s", entry_topic="t", key="event.k")
     try:
-        record = make_record(dataset, data, msgid)
+        record = record_for_request(dataset, data, msgid)
     except InvalidInput:
         assert _has_surrogate(data)
         return

@@ -1,0 +1,64 @@
+"""Stopping without losing an answer: requests in flight are counted, finished, then the sinks close.
+
+The whole drain lives here: the count the handlers keep, ``Connection: close``
+on answers given while draining (so kept-alive clients move elsewhere instead
+of holding the drain open), ``/ready`` turning 503, and the shutdown sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable, Optional
+
+import tornado.httpserver
+from tornado.httputil import HTTPServerRequest
+
+from tornado_ingest.tornado_compat import close_after_answer
+
+log = logging.getLogger(__name__)
+
+
+class Drain:
+    def __init__(self) -> None:
+        self.open_requests = 0
+        self.draining = False  # /ready answers 503 from the moment this turns True
+        self._idle: Optional[asyncio.Event] = None
+
+    def request_started(self, request: HTTPServerRequest) -> None:
+        self.open_requests += 1
+        if self.draining:
+            close_after_answer(request)
+
+    def request_finished(self) -> None:
+        self.open_requests -= 1
+        if self.open_requests == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in flight; False if ``timeout`` ran out first."""
+        if self.open_requests == 0:
+            return True
+        self._idle = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            self._idle = None
+
+    async def run(
+        self, server: tornado.httpserver.HTTPServer, close_sinks: Callable[[], Awaitable[None]], timeout: float
+    ) -> None:
+        """Stop accepting, let requests in flight finish (up to ``timeout``), then close the sinks."""
+        self.draining = True
+        server.stop()
+        in_flight = self.open_requests
+        if not await self.wait_idle(timeout):
+            log.warning("drain timeout (%ss): %d requests still in flight are cut off", timeout, self.open_requests)
+        elif in_flight:
+            log.info("drained %d requests in flight", in_flight)
+        await server.close_all_connections()
+        await close_sinks()
+        log.info("sinks closed; bye")

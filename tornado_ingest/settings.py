@@ -1,0 +1,114 @@
+"""The settings of ``server``, ``sinks.<name>`` and ``datasets.<id>``, each declared once: default, check, meaning.
+
+The dataclasses are what the service reads; the voluptuous schemas that check
+the YAML are made from them by ``schema_of``, so no default is written twice.
+Command-line flags are written into the document before it is checked, so a
+flag gets the same check as the key it overrides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Dict, Optional, Tuple, Type
+
+from voluptuous import All, Any as AnyOf, Coerce, Length, Match, Optional as Opt, Range, Required, Schema
+
+from sinks.base import Sink
+from sinks.validation import SECONDS, TIMEOUT
+
+
+def setting(default: Any, check: Any, meaning: str) -> Any:
+    """A key the YAML may set: its default, its voluptuous check and what it means."""
+    return field(default=default, metadata={"check": check, "meaning": meaning})
+
+
+def required_setting(check: Any, meaning: str) -> Any:
+    return field(metadata={"check": check, "meaning": meaning})
+
+
+def setting_names(cls: Type[Any]) -> Tuple[str, ...]:
+    """The keys a settings dataclass reads from the YAML."""
+    return tuple(declared.name for declared in fields(cls) if "check" in declared.metadata)
+
+
+def meaning_of(cls: Type[Any], name: str) -> str:
+    return {f.name: f.metadata.get("meaning", "") for f in fields(cls)}[name]
+
+
+def schema_of(cls: Type[Any], extra: bool = False) -> Schema:
+    """The voluptuous schema of a settings dataclass; fields without a check are derived, not read."""
+    keys: Dict[Any, Any] = {}
+    for declared in fields(cls):
+        if "check" in declared.metadata:
+            key = (
+                Required(declared.name) if declared.default is MISSING else Opt(declared.name, default=declared.default)
+            )
+            keys[key] = declared.metadata["check"]
+    return Schema(keys, extra=extra)
+
+
+def _whole(minimum: int, maximum: Optional[int], message: str) -> Any:
+    return All(Coerce(int), Range(min=minimum, max=maximum), msg=message)
+
+
+NON_EMPTY = All(str, Length(min=1), msg="expected a non-empty string")
+
+
+@dataclass
+class ServerSettings:
+    port: int = setting(3000, _whole(0, 65535, "expected a port number (0-65535)"), "TCP port (0: any free port)")
+    address: str = setting("0.0.0.0", str, "address to listen on")
+    max_body_bytes: int = setting(
+        10 * 1024 * 1024, _whole(1, None, "expected a positive number of bytes"), "largest body accepted"
+    )
+    max_json_depth: int = setting(
+        100, _whole(2, 500, "expected a depth from 2 to 500"), "deepest nesting of objects and arrays accepted"
+    )
+    retry_after: int = setting(
+        5, _whole(0, None, "expected a whole number of seconds"), "seconds, sent as Retry-After with every 503"
+    )
+    drain_timeout: float = setting(30.0, SECONDS, "seconds a stop waits for requests in flight")
+    max_batch_events: int = setting(
+        10_000, _whole(1, None, "expected a positive number of events"), "most events in one batch"
+    )
+    idle_timeout: float = setting(60.0, TIMEOUT, "seconds a connection may stay without a complete request head")
+    body_timeout: float = setting(60.0, TIMEOUT, "seconds a request body may take to arrive")
+    processes: int = setting(
+        1, _whole(0, 256, "expected a number of processes (0: one per core)"), "worker processes (0: one per core)"
+    )
+
+
+@dataclass
+class SinkSpec:
+    """A configured sink: its class and checked options, and what every sink has whatever its type."""
+
+    name: str
+    type: str
+    cls: Type[Sink]
+    options: Dict[str, Any]
+    max_inflight: int = setting(
+        1000, _whole(1, None, "expected a positive number of records"), "most records waiting on the sink at once"
+    )
+
+    def build(self) -> Sink:
+        return self.cls(self.name, self.options)
+
+
+@dataclass
+class Dataset:
+    id: str
+    sink: str = required_setting(NON_EMPTY, "the name of a sink")
+    entry_topic: Optional[str] = setting(
+        None, AnyOf(None, NON_EMPTY, msg="expected a non-empty string"), "topic, routing key or file name"
+    )
+    extraction_key: str = setting("events", NON_EMPTY, "name of the events array in a batch record")
+    dedup_key: str = setting("id", NON_EMPTY, "name of the batch id (the request's msgid) in a batch record")
+    key: Optional[str] = setting(
+        None,
+        AnyOf(None, Match(r"^[^.]+(\.[^.]+)*$"), msg="expected a dotted path such as event.did"),
+        "dotted path into the record whose value becomes the message key",
+    )
+    key_path: Tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        self.key_path = tuple(self.key.split(".")) if self.key else ()
