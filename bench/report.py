@@ -148,20 +148,9 @@ def targets(
         )
 
     c = "%d conns" % connections
-    ratio_row(
-        "single event, file sink, 1 process, %s" % c,
-        0.90,
-        get(1, "single", "file"),
-        get(1, "single", BARE),
-        "file / bare",
-    )
-    ratio_row(
-        "batch of 100, file sink, 1 process, %s" % c,
-        0.75,
-        get(1, "batch", "file"),
-        get(1, "batch", BARE),
-        "file / bare",
-    )
+    for shape, name, target in (("single", "single event", 0.90), ("batch", "batch of 100", 0.75)):
+        row = "%s, file sink, 1 process, %s" % (name, c)
+        ratio_row(row, target, get(1, shape, "file"), get(1, shape, BARE), "file / bare")
     for sink, target in (("kafka", 0.60), ("rabbitmq", 0.50)):
         for payload in ("single", "batch"):
             ratio_row(

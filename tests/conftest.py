@@ -30,10 +30,17 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def service_factory(tmp_path):
-    """Start the service as a child process (in ``tmp_path``); every one started is killed at the end."""
+    """Start the service as a child process (in ``tmp_path``); every one started is killed at the end.
+
+    ``config``: YAML text, written to a file the service is started with (``--config``).
+    """
     started = []
 
-    def start(*args, argv=None):
+    def start(*args, config=None, argv=None):
+        if config is not None:
+            path = tmp_path / ("config-%d.yaml" % len(started))
+            path.write_text(config)
+            args = ("--config", str(path)) + args
         service = service_process.Service(args, cwd=str(tmp_path), argv=argv)
         started.append(service)
         return service

@@ -62,15 +62,16 @@ class IngestApplication(tornado.web.Application):
 
     @property
     def sinks(self) -> Dict[str, Sink]:
-        return self.context.sinks
+        return self.context.router.sinks
 
     async def start(self) -> None:
         self.context.bodies.start()
         for sink in self.sinks.values():
             await sink.start()
             log.info("sink %r started: %s", sink.name, "up" if sink.is_up else "down: %s" % sink.health().error)
-        if self.context.keys.enabled:
-            log.info("API keys required on the ingest endpoint (%d keys)", len(self.context.keys.keys))
+        keys = self.context.config.keys
+        if keys.enabled:
+            log.info("API keys required on the ingest endpoint (%d keys)", len(keys.keys))
         else:
             log.warning("no API keys configured: anyone who can reach the ingest endpoint may write to every dataset")
 

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from sinks.base import Sink
-from tornado_ingest.auth import KeyRing
 from tornado_ingest.bodies import BodyDeadlines
 from tornado_ingest.config import Config
 from tornado_ingest.delivery import RecordRouter
 from tornado_ingest.drain import Drain
-from tornado_ingest.settings import Dataset, ServerSettings
+from tornado_ingest.settings import ServerSettings
 
 
 @dataclass
@@ -34,18 +33,6 @@ class Context:
     @property
     def settings(self) -> ServerSettings:
         return self.config.server
-
-    @property
-    def datasets(self) -> Dict[str, Dataset]:
-        return self.config.datasets
-
-    @property
-    def keys(self) -> KeyRing:
-        return self.config.keys
-
-    @property
-    def sinks(self) -> Dict[str, Sink]:
-        return self.router.sinks
 
     def not_ready_because(self) -> Optional[str]:
         """Why ``/ready`` must answer 503, or None: draining, or a sink some dataset needs is down."""

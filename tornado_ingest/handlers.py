@@ -104,7 +104,7 @@ class IngestHandler(BaseHandler):
 
     def check_request(self) -> None:
         super().check_request()
-        self.context.keys.authorize(self.request.headers, self.path_args[0])
+        self.context.config.keys.authorize(self.request.headers, self.path_args[0])
         self._limit = self.context.settings.max_body_bytes
         self._chunks: List[bytes] = []
         self._received = 0
@@ -145,7 +145,7 @@ class IngestHandler(BaseHandler):
                 "a batch of %d events is over server.max_batch_events (%d)" % (len(data), settings.max_batch_events)
             )
 
-        dataset = self.context.datasets.get(dataset_id)
+        dataset = self.context.config.datasets.get(dataset_id)
         if dataset is None:
             raise DatasetNotFound()
         await self.context.router.deliver(dataset, record_for_request(dataset, data, msgid))
@@ -161,7 +161,7 @@ class HealthHandler(BaseHandler):
     api_id = HEALTH_API_ID
 
     def get(self) -> None:
-        reports = {name: health_report(sink) for name, sink in self.context.sinks.items()}
+        reports = {name: health_report(sink) for name, sink in self.context.router.sinks.items()}
         status = "ok" if all(report["state"] == "up" for report in reports.values()) else "degraded"
         self.write_envelope(build_envelope(self.api_id, result={"status": status, "sinks": reports}))
 

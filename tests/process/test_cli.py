@@ -37,13 +37,12 @@ def test_console_script(service_factory, tmp_path):
 
 
 def test_flags_override_the_config_file(service_factory, tmp_path):
-    config = tmp_path / "c.yaml"
-    config.write_text(
+    config = (
         "server: {port: 1, address: 10.255.255.1}\n"
         "sinks: {m: {type: memory}}\n"
         "datasets: {example: {sink: m, entry_topic: e}}\n"
     )
-    service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
+    service = service_factory("--port", "0", "--address", "127.0.0.1", config=config)
     assert service.post("/v2/data/in/example", REFERENCE_REQUEST)[0] == 200
     assert service.stop() == 0
 

@@ -16,15 +16,12 @@ from tests.support.data_in import REFERENCE_REQUEST, ingest_request
 
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_sigterm_under_load_loses_no_acknowledged_record(service_factory, tmp_path, processes):
-    config = tmp_path / "c.yaml"
-    config.write_text(
+    config = (
         "server: {drain_timeout: 10}\n"
         "sinks: {local: {type: file, directory: %s}}\n"
         "datasets: {example: {sink: local, entry_topic: example}}\n" % (tmp_path / "data")
     )
-    service = service_factory(
-        "--config", str(config), "--port", "0", "--address", "127.0.0.1", "--processes", processes
-    )
+    service = service_factory("--port", "0", "--address", "127.0.0.1", "--processes", processes, config=config)
     acknowledged, failures = [], []
     stop_sending = threading.Event()
 
@@ -78,13 +75,12 @@ def test_sigterm_under_load_loses_no_acknowledged_record(service_factory, tmp_pa
 
 
 def test_ready_goes_503_while_draining_and_in_flight_requests_finish(service_factory, tmp_path):
-    config = tmp_path / "slow.yaml"
-    config.write_text(
+    config = (
         "server: {drain_timeout: 10}\n"
         "sinks: {slow: {type: memory, delay: 2}}\n"
         "datasets: {example: {sink: slow, entry_topic: example}}\n"
     )
-    service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
+    service = service_factory("--port", "0", "--address", "127.0.0.1", config=config)
     probe = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
     probe.request("GET", "/ready")
     first = probe.getresponse()

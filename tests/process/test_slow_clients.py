@@ -9,11 +9,8 @@ def test_a_request_head_that_never_completes_is_cut_off(service_factory, tmp_pat
     import socket
     import time
 
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        "server: {idle_timeout: 0.5}\nsinks: {m: {type: memory}}\ndatasets: {example: {sink: m, entry_topic: e}}\n"
-    )
-    service = service_factory("--config", str(config), "--port", "0", "--address", "127.0.0.1")
+    config = "server: {idle_timeout: 0.5}\nsinks: {m: {type: memory}}\ndatasets: {example: {sink: m, entry_topic: e}}\n"
+    service = service_factory("--port", "0", "--address", "127.0.0.1", config=config)
     with socket.create_connection(("127.0.0.1", service.port), timeout=5) as slow:
         slow.sendall(b"POST /v2/data/in/example HTTP/1.1\r\nHost: x\r\n")
         started = time.monotonic()
