@@ -1,4 +1,4 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 with open("README.md", encoding="utf-8") as readme:
     long_description = readme.read()
@@ -11,7 +11,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=["tornado_ingest", "sinks"],
+    packages=find_packages(include=["tornado_ingest", "tornado_ingest.*", "sinks", "sinks.*"]),
     package_data={"tornado_ingest": ["default.yaml"]},
     install_requires=[
         "tornado>=6.2",
