@@ -54,8 +54,10 @@ def available_types() -> Dict[str, str]:
 
 def resolve_sink(type_name: Union[str, Type[Sink]]) -> Type[Sink]:
     """Return the sink class for a type name, a ``module:Class`` path or a class."""
-    if isinstance(type_name, type):
+    if isinstance(type_name, type) and issubclass(type_name, Sink):
         return type_name
+    if not isinstance(type_name, str):
+        raise UnknownSinkType("a sink type is a name or 'module:Class', not %r" % (type_name,))
     types = available_types()
     target = types.get(type_name)
     if target is None and ":" in type_name:
@@ -66,9 +68,11 @@ def resolve_sink(type_name: Union[str, Type[Sink]]) -> Type[Sink]:
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UnknownSinkType("sink type %r cannot be loaded: %s" % (type_name, exc)) from exc
-    try:
-        return getattr(module, class_name)
-    except AttributeError:
-        raise UnknownSinkType("sink type %r: %s has no class %s" % (type_name, module_name, class_name)) from None
+    except Exception as exc:  # not only ImportError: a plug-in's module may fail in any way while it loads
+        raise UnknownSinkType("sink type %r cannot be loaded: %s: %s" % (type_name, type(exc).__name__, exc)) from None
+    found = getattr(module, class_name, None)
+    if found is None:
+        raise UnknownSinkType("sink type %r: %s has no class %s" % (type_name, module_name, class_name))
+    if not (isinstance(found, type) and issubclass(found, Sink)):
+        raise UnknownSinkType("sink type %r: %s is not a sink (a subclass of sinks.base.Sink)" % (type_name, target))
+    return found

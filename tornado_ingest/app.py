@@ -6,6 +6,7 @@ import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 import tornado.web
+from tornado.httputil import HTTPServerRequest
 
 from sinks.base import Sink
 from tornado_ingest.config import Config
@@ -24,27 +25,42 @@ def build_sinks(config: Config) -> Dict[str, Sink]:
 def get_handlers(context: Context) -> List[Tuple[str, Any, Dict[str, Any]]]:
     kwargs = {"context": context}
     return [
-        (r"/v2/data/in/([^/]+)", IngestHandler, kwargs),
-        (r"/health", HealthHandler, kwargs),
-        (r"/ready", ReadyHandler, kwargs),
+        # A trailing slash is the same route (Express, behind the upstream API, ignores it too).
+        (r"/v2/data/in/([^/]+)/?", IngestHandler, kwargs),
+        (r"/health/?", HealthHandler, kwargs),
+        (r"/ready/?", ReadyHandler, kwargs),
     ]
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    """Tornado's access line, formatted only when its level is logged (a cost per request)."""
+    """The access line, formatted only when its level is logged (a cost per request).
+
+    The path without the query's values (a key sent as ``?api_key=`` must not
+    reach a log file), and the name of the API key that was used, if any.
+    """
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if ACCESS_LOG.isEnabledFor(level):
         request = handler.request
+        key_name = getattr(handler, "key_name", None)
         ACCESS_LOG.log(
             level,
-            "%d %s %s (%s) %.2fms",
+            "%d %s %s (%s) %.2fms%s",
             status,
             request.method,
-            request.uri,
+            path_for_log(request),
             request.remote_ip,
             1000.0 * request.request_time(),
+            " key=%s" % key_name if key_name else "",
         )
+
+
+def path_for_log(request: HTTPServerRequest) -> str:
+    """``/path?name=***&other=***``: the query's names, never its values."""
+    if not request.query:
+        return request.path
+    names = [part.partition("=")[0] for part in request.query.split("&") if part]
+    return "%s?%s" % (request.path, "&".join("%s=***" % name for name in names))
 
 
 class IngestApplication(tornado.web.Application):

@@ -8,7 +8,8 @@ can drift from the contract of the data-in API::
      "responseCode": "OK", "result": {"message": "Data ingested successfully"}}
 
 Failures carry ``"status": "FAILED"``, ``"result": {}`` and
-``"error": {"code", "message", "trace": ""}``.
+``"error": {"code", "message", "trace": ""}``. Whatever the client sent is
+echoed only where it can be written as UTF-8, so an answer always has a body.
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ def local_timestamp() -> str:
     return _clock_text
 
 
+def encodable(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8 (a client's JSON may carry lone surrogates: echo none)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def build_envelope(
     api_id: str = INGEST_API_ID,
     *,
@@ -52,7 +62,7 @@ def build_envelope(
     error: Optional[IngestError] = None,
 ) -> Dict[str, Any]:
     params: Dict[str, Any] = {"status": "FAILED" if error is not None else "SUCCESS"}
-    if msgid is not None:
+    if msgid is not None and encodable(msgid):
         params["msgid"] = msgid
     params["resmsgid"] = str(uuid.uuid4())
     envelope: Dict[str, Any] = {"id": api_id, "ver": API_VERSION, "ts": local_timestamp(), "params": params}
@@ -62,5 +72,6 @@ def build_envelope(
     else:
         envelope["responseCode"] = error.response_code
         envelope["result"] = {}
-        envelope["error"] = {"code": error.code, "message": error.message, "trace": ""}
+        message = error.message if encodable(error.message) else error.message.encode("utf-8", "replace").decode()
+        envelope["error"] = {"code": error.code, "message": message, "trace": ""}
     return envelope

@@ -109,15 +109,6 @@ class InternalError(IngestError):
     """Anything unexpected: the details go to the log, never to the client."""
 
 
-class BadHttpRequest(IngestError):
-    """Tornado's own 400s (a malformed request line, a bad argument)."""
-
-    status_code = 400
-    response_code = "BAD_REQUEST"
-    code = "BAD_REQUEST"
-    default_message = "Bad request"
-
-
 class NotReady(IngestError):
     """``/ready`` while a needed sink is down or the service is draining."""
 
@@ -130,7 +121,7 @@ class NotReady(IngestError):
 _BY_STATUS = {
     cls.status_code: cls
     for cls in (
-        BadHttpRequest,
+        InvalidInput,
         Unauthorized,
         Forbidden,
         RouteNotFound,
@@ -143,6 +134,6 @@ _BY_STATUS = {
 }
 
 
-def error_for_status(status_code: int) -> IngestError:
-    """The envelope error for a plain ``HTTPError`` raised by Tornado itself."""
-    return _BY_STATUS.get(status_code, InternalError)()
+def error_for_status(status_code: int, message: Optional[str] = None) -> IngestError:
+    """The contract's error for a status Tornado answered by itself (an ``HTTPError`` it raised)."""
+    return _BY_STATUS.get(status_code, InternalError)(message if status_code < 500 else None)

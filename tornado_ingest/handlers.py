@@ -8,9 +8,9 @@ keeps up to ``server.max_body_bytes`` and the others discard what they get.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from tornado.web import RequestHandler, stream_request_body
+from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from sinks.base import Sink
 from tornado_ingest import jsoncodec
@@ -27,8 +27,16 @@ from tornado_ingest.errors import (
     error_for_status,
 )
 from tornado_ingest.records import record_for_request
-from tornado_ingest.request import check_content_type, gunzip, is_gzipped, parse_json, request_msgid, validate_request
-from tornado_ingest.tornado_compat import answer_finished
+from tornado_ingest.request import (
+    check_content_type,
+    declared_length,
+    gunzip,
+    is_gzipped,
+    parse_json,
+    request_msgid,
+    validate_request,
+)
+from tornado_ingest.tornado_compat import answer_finished, close_after_answer
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +46,13 @@ class BaseHandler(RequestHandler):
     """JSON envelope for every answer; requests counted while in flight."""
 
     api_id = INGEST_API_ID
-    allowed_methods = ("GET",)
+    allowed_methods: Tuple[str, ...] = ("GET",)
 
     def initialize(self, context: Context) -> None:
         self.context = context
         self.msgid: Optional[str] = None
+        self.key_name: Optional[str] = None  # the API key's name, for the access log
+        self.body_length: Optional[int] = None
         self._counted = False
 
     def set_default_headers(self) -> None:
@@ -51,15 +61,19 @@ class BaseHandler(RequestHandler):
     def prepare(self) -> None:
         self.context.drain.request_started(self.request)
         self._counted = True
-        self.check_request()
+        try:
+            self.body_length = declared_length(self.request.headers)
+            self.check_request()
+        except Exception:
+            # Refused before its body is read: the connection cannot carry another request. Say so
+            # (Connection: close), so that a keep-alive client does not send one into a closing socket.
+            close_after_answer(self.request)
+            raise
 
     def check_request(self) -> None:
         """Refuse the request before its body is read (method; then API key and size)."""
         if self.request.method not in self.allowed_methods:
-            raise MethodNotAllowed(
-                "%s is not allowed here; use %s" % (self.request.method, " or ".join(self.allowed_methods)),
-                headers={"Allow": ", ".join(self.allowed_methods)},
-            )
+            raise self.method_not_allowed()
 
     def data_received(self, chunk: bytes) -> None:
         """Bodies this handler has no use for are dropped as they arrive."""
@@ -69,11 +83,29 @@ class BaseHandler(RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        error = exc if isinstance(exc, IngestError) else error_for_status(status_code)
+        if isinstance(exc, HTTPError) and not isinstance(exc, IngestError):
+            close_after_answer(self.request)  # Tornado refused it before any of our code ran: its body is unread
+        error = exc if isinstance(exc, IngestError) else self.contract_error(status_code, exc)
         self.set_status(error.status_code)
         for name, value in error.headers.items():
             self.set_header(name, value)
+        if error.status_code == 503 and "Retry-After" not in error.headers:
+            self.set_header("Retry-After", str(self.context.settings.retry_after))
         self.write_envelope(build_envelope(self.api_id, msgid=self.msgid, error=error))
+
+    def contract_error(self, status_code: int, exc: Optional[BaseException]) -> IngestError:
+        """The contract's error for an ``HTTPError`` Tornado raised itself (a method it does not know, a URL
+        that is not UTF-8), or for anything unexpected."""
+        if status_code == 405:
+            return self.method_not_allowed()
+        message = exc.log_message if isinstance(exc, HTTPError) and exc.log_message else None
+        return error_for_status(status_code, message)
+
+    def method_not_allowed(self) -> MethodNotAllowed:
+        return MethodNotAllowed(
+            "%s is not allowed here; use %s" % (self.request.method, " or ".join(self.allowed_methods)),
+            headers={"Allow": ", ".join(self.allowed_methods)},
+        )
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, IngestError) and (value.status_code < 500 or isinstance(value, NotReady)):
@@ -104,12 +136,11 @@ class IngestHandler(BaseHandler):
 
     def check_request(self) -> None:
         super().check_request()
-        self.context.config.keys.authorize(self.request.headers, self.path_args[0])
+        self.key_name = self.context.config.keys.authorize(self.request.headers, self.path_args[0])
         self._limit = self.context.settings.max_body_bytes
         self._chunks: List[bytes] = []
         self._received = 0
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None and int(declared) > self._limit:
+        if self.body_length is not None and self.body_length > self._limit:
             raise self._too_large()
         self.context.bodies.expect(self)
 
@@ -118,8 +149,9 @@ class IngestHandler(BaseHandler):
             return
         self._received += len(chunk)
         if self._received > self._limit:
-            # A chunked body has just outgrown the cap: answer now, drop the rest.
+            # A chunked body has just outgrown the cap: answer now, drop the rest, close after the answer.
             self._chunks = []
+            close_after_answer(self.request)
             self.send_error(413, exc_info=(PayloadTooLarge, self._too_large(), None))
             return
         self._chunks.append(chunk)
@@ -159,11 +191,15 @@ class HealthHandler(BaseHandler):
     """``GET /health``: each sink's own report; 200 as long as the service runs."""
 
     api_id = HEALTH_API_ID
+    allowed_methods = ("GET", "HEAD")  # load balancers probe with HEAD; Tornado sends no body for it
 
     def get(self) -> None:
         reports = {name: health_report(sink) for name, sink in self.context.router.sinks.items()}
         status = "ok" if all(report["state"] == "up" for report in reports.values()) else "degraded"
         self.write_envelope(build_envelope(self.api_id, result={"status": status, "sinks": reports}))
+
+    def head(self) -> None:
+        self.get()
 
 
 def health_report(sink: Sink) -> Dict[str, Any]:
@@ -182,6 +218,7 @@ class ReadyHandler(BaseHandler):
     """``GET /ready``: 503 while a sink some dataset needs is down, or while draining."""
 
     api_id = READY_API_ID
+    allowed_methods = ("GET", "HEAD")
 
     def get(self) -> None:
         problem = self.context.not_ready_because()
@@ -189,9 +226,18 @@ class ReadyHandler(BaseHandler):
             raise NotReady(problem)
         self.write_envelope(build_envelope(self.api_id, result={"status": "ready"}))
 
+    def head(self) -> None:
+        self.get()
+
 
 class NotFoundHandler(BaseHandler):
     """Every other path, whatever the method."""
 
     def check_request(self) -> None:
-        raise RouteNotFound("No route for %s %s" % (self.request.method, self.request.path))
+        raise self.route_not_found()
+
+    def contract_error(self, status_code: int, exc: Optional[BaseException]) -> IngestError:
+        return self.route_not_found() if status_code < 500 else super().contract_error(status_code, exc)
+
+    def route_not_found(self) -> RouteNotFound:
+        return RouteNotFound("No route for %s %s" % (self.request.method, self.request.path))

@@ -12,6 +12,7 @@ import re
 import zlib
 from typing import Any, Callable, Dict, List, Optional, Set, Union
 
+from tornado.httputil import HTTPHeaders
 from voluptuous import ALLOW_EXTRA, All, Invalid, Length, MultipleInvalid, Required, Schema
 
 from sinks.validation import describe_invalid, field_path
@@ -22,7 +23,34 @@ GZIP_ENCODINGS = ("gzip", "x-gzip")
 IDENTITY_ENCODINGS = ("", "identity")
 
 
-# -- content type and encoding ------------------------------------------------
+# -- framing, content type and encoding -----------------------------------------
+
+_DIGITS = re.compile(r"^[0-9]+$")
+_LIST_SEPARATOR = re.compile(r",[ \t]*")
+
+
+def declared_length(headers: HTTPHeaders) -> Optional[int]:
+    """The body length the request declares (None: none, or chunked).
+
+    A framing Tornado would refuse once the handler has answered is refused
+    here first, so its answer is an envelope: ``Content-Length`` values that
+    differ or are not ASCII digits, ``Transfer-Encoding`` other than chunked,
+    or both headers at once (the stuff of request smuggling).
+    """
+    declared = headers.get("Content-Length")
+    encoding = headers.get("Transfer-Encoding")
+    if encoding is not None:
+        if declared is not None:
+            raise InvalidInput("the request has both Transfer-Encoding and Content-Length: send one of them")
+        if encoding.lower() != "chunked":
+            raise InvalidInput("Transfer-Encoding %r is not supported: send chunked, or a Content-Length" % encoding)
+        return None
+    if declared is None:
+        return None
+    values = set(_LIST_SEPARATOR.split(declared))
+    if len(values) != 1 or not _DIGITS.match(next(iter(values))):
+        raise InvalidInput("Content-Length %r is not one number of bytes" % declared)
+    return int(values.pop())
 
 
 def check_content_type(content_type: Optional[str]) -> None:
@@ -259,7 +287,7 @@ def json_type(value: Any) -> str:
 
 
 def request_msgid(document: Any) -> Optional[str]:
-    """The request's ``params.msgid`` when it has a usable one (echoed even on errors)."""
+    """The request's ``params.msgid`` when it has a usable one (echoed even on errors, where it can be)."""
     if isinstance(document, dict):
         params = document.get("params")
         if isinstance(params, dict):

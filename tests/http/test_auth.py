@@ -107,3 +107,15 @@ def test_the_start_log_says_whether_the_endpoint_is_open(io_loop, config, config
         io_loop.run_sync(app.close)
         assert expected in caplog.text
     assert OPS_KEY not in caplog.text and WRITER_KEY not in caplog.text
+
+
+@pytest.mark.gen_test
+async def test_the_access_log_names_the_key_and_never_shows_query_values(post, caplog):
+    caplog.set_level(logging.INFO, logger="tornado.access")
+    response = await post(
+        "/v2/data/in/events?api_key=s3cret-in-url&x=1", ingest_request(), headers=with_key(**{"X-API-Key": WRITER_KEY})
+    )
+    assert response.code == 200
+    [line] = [record.getMessage() for record in caplog.records if record.name == "tornado.access"]
+    assert "/v2/data/in/events?api_key=***&x=***" in line and line.endswith(" key=writer")
+    assert "s3cret-in-url" not in caplog.text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import re
@@ -12,6 +11,7 @@ import pytest
 
 from sinks.base import SinkUnavailable
 from tests.support.data_in import REFERENCE_REQUEST, body_of, envelope_of, ingest_request
+from tests.support.raw_http import exchange
 
 TS_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 
@@ -50,15 +50,8 @@ def assert_invalid(response, mentions, msgid=None):
 
 async def raw_http(port, request: bytes) -> tuple:
     """Send bytes as they are (no client adds headers); return (status, envelope)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(request)
-    await writer.drain()
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = int(re.search(rb"Content-Length: (\d+)", head, re.I).group(1))
-    body = await reader.readexactly(length)
-    writer.close()
-    return status, json.loads(body)
+    response = await exchange(port, request)
+    return response.status, response.envelope
 
 
 # -- 200 ----------------------------------------------------------------------
@@ -441,3 +434,34 @@ async def test_health_says_since_when_a_sink_is_down(post, http_client, base_url
     report = json.loads((await http_client.fetch(base_url + "/health")).body)["result"]["sinks"]["local"]
     assert report["state"] == "down" and "EISDIR" in report["error"]
     assert TS_WITH_OFFSET.match(report["down_since"]), report
+
+
+@pytest.mark.gen_test
+async def test_ready_answers_head_and_its_503_says_when_to_retry(http_client, base_url, memory_sink):
+    head = await http_client.fetch(base_url + "/ready", method="HEAD")
+    assert head.code == 200 and head.body == b""
+    assert (await http_client.fetch(base_url + "/health", method="HEAD")).code == 200
+    memory_sink.failure = SinkUnavailable("down")
+    for method in ("GET", "HEAD"):
+        response = await http_client.fetch(base_url + "/ready", method=method, raise_error=False)
+        assert response.code == 503 and response.headers["Retry-After"] == "7"
+        assert response.body == b"" if method == "HEAD" else envelope_of(response)["error"]["code"] == "NOT_READY"
+
+
+@pytest.mark.gen_test
+async def test_a_msgid_that_cannot_be_written_is_not_echoed_and_the_answer_has_a_body(post, memory_sink, caplog):
+    body = body_of(ingest_request(msgid="placeholder")).replace(b'"placeholder"', b'"\\udc00"')
+    response = await post("/v2/data/in/events", body)
+    envelope = assert_failure(response, 400, "BAD_REQUEST", "DATA_INGESTION_INVALID_INPUT")
+    assert "msgid" not in envelope["params"]
+    assert "Uncaught exception" not in caplog.text
+    assert not memory_sink.records
+
+
+@pytest.mark.gen_test
+async def test_unknown_keys_in_params_are_accepted(post, memory_sink):
+    request = ingest_request(msgid="p-1")
+    request["params"]["did"] = "device-1"  # the upstream refuses these; this service accepts and ignores them
+    response = await post("/v2/data/in/events", request)
+    assert response.code == 200, response.body
+    assert memory_sink.documents()[0]["msgid"] == "p-1"

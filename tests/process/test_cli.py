@@ -69,6 +69,7 @@ def test_check_config_accepts_a_good_file(tmp_path):
             "datasets.x.entry_topic:",
         ),
         ("sinks: [unclosed\n", "broken YAML"),
+        ("sinks: {a: {type: 'os:path'}}\ndatasets: {}\n", "sinks.a.type: sink type 'os:path': os:path is not a sink"),
         (
             'sinks:\n  a: {type: memory, path: "${NOT_SET_ANYWHERE}"}\ndatasets: {}\n',
             "sinks.a.path: environment variable NOT_SET_ANYWHERE is not set",

@@ -26,6 +26,19 @@ def test_a_typo_gets_the_nearest_name(typo, suggestion):
     assert str(caught.value) == "no sink type named %r (did you mean %r?)" % (typo, suggestion)
 
 
+@pytest.mark.parametrize(
+    "target, says",
+    [
+        ("os:path", "is not a sink"),
+        ("json:JSONDecoder", "is not a sink"),
+        ("tests.unit.sinks.broken_plugin:Sink", "cannot be loaded: RuntimeError: this plug-in is broken"),
+    ],
+)
+def test_a_path_to_something_else_is_a_clear_error(target, says):
+    with pytest.raises(sinks.UnknownSinkType, match=says):
+        sinks.resolve_sink(target)
+
+
 def test_a_bad_path_says_what_is_missing():
     with pytest.raises(sinks.UnknownSinkType, match="has no class Nope"):
         sinks.resolve_sink("sinks.memory:Nope")
