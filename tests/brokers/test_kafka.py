@@ -19,7 +19,6 @@ import pytest
 from sinks.base import Record
 from tests.support import skip_or_fail
 from tests.support.data_in import envelope_of, ingest_request
-from tornado_ingest.config import ConfigError, parse_config
 
 try:
     import kafka  # noqa: F401
@@ -255,7 +254,7 @@ async def test_close_flushes_records_in_flight(io_loop, kafka_target):
     topic = kafka_target.create_topic(unique_topic("close"))
     options = kafka_sink(kafka_target, linger_ms=200)
     del options["type"]
-    sink = KafkaSink("closing", KafkaSink.OPTIONS(options))
+    sink = KafkaSink.from_options("closing", options)
     await sink.start()
     await eventually(lambda: _async(sink.is_up), 5)
     sends = [asyncio.ensure_future(sink.send(topic, Record(b'{"n":%d}' % i, "d", "close-%d" % i))) for i in range(20)]
@@ -269,97 +268,6 @@ async def test_close_flushes_records_in_flight(io_loop, kafka_target):
 
 async def _async(value):
     return value
-
-
-# -- config ----------------------------------------------------------------------
-
-
-def config_with(sink):
-    return {"sinks": {"bus": dict({"type": "kafka"}, **sink)}, "datasets": {"d": {"sink": "bus", "entry_topic": "t"}}}
-
-
-def test_an_unknown_producer_option_is_a_config_error_naming_it():
-    require_kafka_python()
-    with pytest.raises(ConfigError) as caught:
-        parse_config(config_with({"producer": {"acks": "all", "lingr_ms": 5}}))
-    assert caught.value.path == "sinks.bus.producer.lingr_ms"
-    assert "lingr_ms" in str(caught.value)
-    assert "linger_ms" in str(caught.value)  # the suggestion
-
-
-@pytest.mark.parametrize(
-    "producer, path",
-    [
-        ({"bootstrap_servers": "h:9092"}, "sinks.bus.producer.bootstrap_servers"),
-        ({"value_serializer": "str"}, "sinks.bus.producer.value_serializer"),
-        ({"api_version": "two"}, "sinks.bus.producer.api_version"),
-        ({"acks": "some"}, "sinks.bus.producer.acks"),
-        ({"compression_type": "gzp"}, "sinks.bus.producer.compression_type"),
-        ("acks=all", "sinks.bus.producer"),
-    ],
-)
-def test_bad_producer_options_are_config_errors(producer, path):
-    require_kafka_python()
-    with pytest.raises(ConfigError) as caught:
-        parse_config(config_with({"producer": producer}))
-    assert caught.value.path == path
-
-
-@pytest.mark.parametrize("written, version", [("2.3", (2, 3)), (2.3, (2, 3)), ("0.10.2", (0, 10, 2)), ("auto", None)])
-def test_api_version_may_be_a_string(written, version):
-    require_kafka_python()
-    config = parse_config(config_with({"producer": {"api_version": written}}))
-    sink = config.sinks["bus"].build()
-    assert sink.producer_config["api_version"] == version
-
-
-def test_options_defaults_and_bootstrap_forms():
-    require_kafka_python()
-    config = parse_config(config_with({"bootstrap_servers": " h1:9092, h2:9093 "}))
-    sink = config.sinks["bus"].build()
-    assert sink.bootstrap_servers == ["h1:9092", "h2:9093"]
-    assert sink.send_timeout == 10
-    assert sink.producer_config["acks"] == "all"
-    assert sink.producer_config["linger_ms"] == 5
-    assert sink.producer_config["bootstrap_servers"] == ["h1:9092", "h2:9093"]
-    listed = parse_config(config_with({"bootstrap_servers": ["h3:9092"], "producer": {"acks": 1}})).sinks["bus"].build()
-    assert listed.bootstrap_servers == ["h3:9092"]
-    assert listed.producer_config["acks"] == 1
-    with pytest.raises(ConfigError) as caught:
-        parse_config(config_with({"bootstrap_servers": ""}))
-    assert caught.value.path == "sinks.bus.bootstrap_servers"
-
-
-@pytest.mark.parametrize("topic", ["a b", "", ".", "..", "x" * 250, "t/../etc", "naïve"])
-def test_an_illegal_topic_name_is_a_config_error(topic):
-    require_kafka_python()
-    document = config_with({})
-    document["datasets"]["d"]["entry_topic"] = topic
-    with pytest.raises(ConfigError) as caught:
-        parse_config(document)
-    assert caught.value.path.startswith("datasets.d.entry_topic")
-
-
-def test_health_never_shows_secrets():
-    require_kafka_python()
-    config = parse_config(
-        config_with(
-            {
-                "bootstrap_servers": "sasl://alice:hunter2@h1:9092",
-                "producer": {
-                    "security_protocol": "SASL_SSL",
-                    "sasl_mechanism": "PLAIN",
-                    "sasl_plain_username": "alice",
-                    "sasl_plain_password": "hunter2",
-                },
-            }
-        )
-    )
-    sink = config.sinks["bus"].build()
-    report = sink.health()
-    assert report["state"] == "down"
-    assert "hunter2" not in json.dumps(report)
-    assert report["security_protocol"] == "SASL_SSL"
 
 
 # -- outages ---------------------------------------------------------------------

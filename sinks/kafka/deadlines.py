@@ -1,0 +1,65 @@
+"""``send_timeout`` on the loop: a record not acknowledged in time is failed there, whatever the thread is doing.
+
+Records are waited for in the order they were sent, with one timer for all of
+them: the timer is set for the oldest record still open, never one per record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Callable, Deque, Optional, Tuple
+
+from sinks.handoff import settle
+
+
+class SendDeadlines:
+    """On the loop only. ``expired(count)`` is told how many records ran out of time at once."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        timeout: float,
+        timeout_error: Callable[[], BaseException],
+        expired: Callable[[int], None],
+    ) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        self._timeout_error = timeout_error  # builds the error a late record gets
+        self._expired = expired
+        self._open: Deque[Tuple[float, "asyncio.Future[None]"]] = collections.deque()  # (loop.time(), future)
+        self._timer: Optional[asyncio.TimerHandle] = None
+
+    def watch(self, future: "asyncio.Future[None]") -> None:
+        deadline = self._loop.time() + self._timeout
+        self._open.append((deadline, future))
+        if self._timer is None:
+            self._timer = self._loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        open_ = self._open
+        expired = 0
+        while open_:
+            deadline, future = open_[0]
+            if future.done():
+                open_.popleft()
+            elif deadline <= now:
+                open_.popleft()
+                expired += 1
+                settle(future, self._timeout_error())
+            else:
+                self._timer = self._loop.call_at(deadline, self._expire)
+                break
+        if expired:
+            self._expired(expired)
+
+    def fail_all(self, error: BaseException) -> None:
+        """At close: stop the timer and fail every record still open with ``error``."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for _, future in self._open:
+            settle(future, error)
+        self._open.clear()

@@ -1,0 +1,125 @@
+"""The Kafka sink's options: the schema, the checks of producer options, and the producer's config.
+
+Every default is written once: the sink's own in ``OPTIONS``, the producer's
+in ``PRODUCER_DEFAULTS``. A mistyped producer option is a config error at load
+(with a suggestion), not a producer that fails to build in the background.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Mapping, Tuple
+
+from voluptuous import Invalid, Schema
+from voluptuous import Optional as Opt
+
+from sinks.kafka import compat
+from sinks.validation import did_you_mean, seconds
+
+TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_VERSION = re.compile(r"^\d+(\.\d+){1,2}$")
+
+#: producer options the sink sets itself, and why a config may not.
+RESERVED = {
+    "bootstrap_servers": "set bootstrap_servers beside producer, not inside it",
+    "key_serializer": "records are bytes already",
+    "value_serializer": "records are bytes already",
+}
+#: producer options whose values never appear in logs, errors or ``/health``.
+SECRET_OPTIONS = ("sasl_plain_password", "ssl_password", "sasl_oauth_token_provider")
+ACKS = ("all", 0, 1, -1)
+
+#: the sink's producer defaults, where the config does not say (why: see the package docstring).
+PRODUCER_DEFAULTS: Dict[str, Any] = {
+    "acks": "all",
+    "linger_ms": 5,
+    "enable_idempotence": True,
+    "reconnect_backoff_max_ms": 1000,
+}
+
+
+def _require_driver() -> None:
+    if not compat.installed():
+        raise Invalid(compat.NOT_INSTALLED)
+
+
+def _servers(value: Any) -> List[str]:
+    _require_driver()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise Invalid("expected 'host:port,host:port' or a list of host:port")
+    servers = [item.strip() for item in items if item.strip()]
+    if not servers:
+        raise Invalid("expected at least one host:port")
+    return servers
+
+
+def _api_version(value: Any) -> Any:
+    """``"2.3"``, ``2.3`` (YAML reads it as a number), ``[2, 3]`` -> ``(2, 3)``; ``"auto"`` -> None."""
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and _VERSION.match(value):
+        return tuple(int(part) for part in value.split("."))
+    if isinstance(value, (list, tuple)) and value and all(isinstance(p, int) for p in value):
+        return tuple(value)
+    raise Invalid('expected a broker version such as "2.3" or "auto"')
+
+
+def _producer_options(value: Any) -> Dict[str, Any]:
+    _require_driver()
+    if not isinstance(value, dict):
+        raise Invalid("expected a mapping of KafkaProducer options")
+    options = dict(value)
+    known = compat.producer_option_names()
+    for name in options:
+        if name in RESERVED:
+            raise Invalid("%s is not allowed here: %s" % (name, RESERVED[name]), path=[name])
+        if name not in known:
+            raise Invalid("unknown KafkaProducer option %r%s" % (name, did_you_mean(str(name), known)), path=[name])
+    if "api_version" in options:
+        try:
+            options["api_version"] = _api_version(options["api_version"])
+        except Invalid as exc:
+            raise Invalid(exc.error_message, path=["api_version"]) from None
+    if "acks" in options and options["acks"] not in ACKS:
+        raise Invalid("expected all, 0, 1 or -1", path=["acks"])
+    compressors = compat.compression_types()
+    if "compression_type" in options and compressors is not None and options["compression_type"] not in compressors:
+        choices = ", ".join(str(c) for c in compressors if c is not None)
+        raise Invalid("expected one of %s (or null)" % choices, path=["compression_type"])
+    return options
+
+
+OPTIONS = Schema(
+    {
+        Opt("bootstrap_servers", default="localhost:9092"): _servers,
+        Opt("producer", default={}): _producer_options,
+        Opt("send_timeout", default=10.0): seconds(minimum=0.1, maximum=3600),
+    }
+)
+
+
+def producer_config(sink_name: str, options: Mapping[str, Any]) -> Dict[str, Any]:
+    """What ``KafkaProducer`` is built with: the sink's defaults, then the config's ``producer``, then the servers."""
+    config = dict(PRODUCER_DEFAULTS)
+    config["max_block_ms"] = int(options["send_timeout"] * 1000)  # a full buffer never waits past send_timeout
+    config["client_id"] = "tornado-ingest-%s" % sink_name
+    known = compat.producer_option_names()
+    config = {key: value for key, value in config.items() if key in known}  # an older kafka-python lacks some
+    config.update(options["producer"])
+    config["bootstrap_servers"] = options["bootstrap_servers"]
+    return config
+
+
+def secrets_of(producer_options: Mapping[str, Any]) -> Tuple[str, ...]:
+    """The configured secret values, to be masked wherever text leaves the sink."""
+    return tuple(str(producer_options.get(key) or "") for key in SECRET_OPTIONS)
+
+
+def check_topic_name(topic: str) -> None:
+    if not TOPIC_NAME.match(topic) or topic in (".", ".."):
+        raise ValueError(
+            "%r is not a valid Kafka topic name (1 to 249 letters, digits, '.', '_', '-'; not '.' or '..')" % topic
+        )
