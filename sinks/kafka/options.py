@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Mapping, Tuple
 
-from voluptuous import Invalid, Schema
-from voluptuous import Optional as Opt
+from voluptuous import Invalid, Optional as Opt, Schema
 
 from sinks.kafka import compat
 from sinks.validation import did_you_mean, seconds

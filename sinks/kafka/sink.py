@@ -9,8 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from sinks.base import DestinationNotFound, Record, RecordTooLarge, Sink, SinkError, SinkUnavailable
 from sinks.handoff import BatchQueue, LoopInbox, settle
 from sinks.health import Health, HealthState
-from sinks.kafka import compat
-from sinks.kafka import options as kafka_options
+from sinks.kafka import compat, options as kafka_options
 from sinks.kafka.deadlines import SendDeadlines
 from sinks.kafka.messages import (
     Acknowledged,

@@ -6,9 +6,7 @@ import socket
 import urllib.parse
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from voluptuous import All, Coerce, Invalid, Length, Range, Required, Schema
-from voluptuous import Any as AnyOf
-from voluptuous import Optional as Opt
+from voluptuous import All, Any as AnyOf, Coerce, Invalid, Length, Optional as Opt, Range, Required, Schema
 
 from sinks.rabbitmq.compat import INSTALL_HINT, pika
 from sinks.redact import redact

@@ -12,8 +12,7 @@ from sinks.rabbitmq.compat import pika
 from sinks.rabbitmq.confirms import ConfirmTracker
 from sinks.rabbitmq.connection import CLOSING_REASON, Backoff, ConnectionKeeper
 from sinks.rabbitmq.errors import describe
-from sinks.rabbitmq.options import OPTIONS as RABBITMQ_OPTIONS
-from sinks.rabbitmq.options import connection_parameters
+from sinks.rabbitmq.options import OPTIONS as RABBITMQ_OPTIONS, connection_parameters
 from sinks.rabbitmq.topology import RunOperation, TopologyDeclarer
 from sinks.redact import redact
 
