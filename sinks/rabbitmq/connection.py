@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional
 
 from sinks.handoff import settle
@@ -44,6 +45,7 @@ class Backoff:
         return delay
 
 
+@dataclass(eq=False)
 class ConnectionKeeper:
     """Keeps one connection and its channel open, and moves the sink's health on what happens to them.
 
@@ -53,33 +55,22 @@ class ConnectionKeeper:
     attempt limit. ``on_down(reason)`` tells the sink its channel is gone.
     """
 
-    def __init__(
-        self,
-        sink_name: str,
-        parameters: Any,
-        redacted_url: str,
-        connect_timeout: float,
-        backoff: Backoff,
-        state: HealthState,
-        setup_channel: ChannelSetup,
-        on_down: Callable[[str], None],
-    ) -> None:
-        self.sink_name = sink_name
-        self.parameters = parameters
-        self.redacted_url = redacted_url
-        self.connect_timeout = connect_timeout
-        self.backoff = backoff
-        self.state = state
-        self.setup_channel = setup_channel
-        self.on_down = on_down
-        self.connection: Any = None
-        self.channel: Any = None
-        self.ready = False  # the channel is open, in confirm mode, the topology declared
-        self.closing = False
-        self.blocked: Optional[str] = None  # the broker's reason while it blocks publishing
-        self.connects = 0
-        self._lost: Optional["asyncio.Future[None]"] = None  # resolved when the current connection is lost
-        self._runner: Optional["asyncio.Task[None]"] = None
+    sink_name: str
+    parameters: Any  # pika's connection parameters
+    redacted_url: str
+    connect_timeout: float
+    backoff: Backoff
+    state: HealthState
+    setup_channel: ChannelSetup
+    on_down: Callable[[str], None]
+    connection: Any = field(default=None, init=False)
+    channel: Any = field(default=None, init=False)
+    ready: bool = field(default=False, init=False)  # the channel is open, in confirm mode, the topology declared
+    closing: bool = field(default=False, init=False)
+    blocked: Optional[str] = field(default=None, init=False)  # the broker's reason while it blocks publishing
+    connects: int = field(default=0, init=False)
+    _lost: Optional["asyncio.Future[None]"] = field(default=None, init=False)  # resolved when the connection goes
+    _runner: Optional["asyncio.Task[None]"] = field(default=None, init=False)
 
     async def start(self) -> None:
         """Start connecting; wait for the first attempt, at most ``connect_timeout``."""

@@ -247,19 +247,18 @@ async def test_the_next_good_request_succeeds_after_a_bad_one(post):
 # -- 404 ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "dataset, code, message",
+    [
+        ("nope", "DATASET_NOT_FOUND", "Dataset with id not found"),  # not in the config
+        ("no-topic", "TOPIC_NOT_FOUND", "Entry topic is not defined"),  # in the config, without entry_topic
+    ],
+)
 @pytest.mark.gen_test
-async def test_unknown_dataset(post, memory_sink):
-    response = await post("/v2/data/in/nope", ingest_request(msgid="m-404"))
-    envelope = assert_failure(response, 404, "BAD_REQUEST", "DATASET_NOT_FOUND", msgid="m-404")
-    assert envelope["error"]["message"] == "Dataset with id not found"
-    assert not memory_sink.records
-
-
-@pytest.mark.gen_test
-async def test_dataset_without_entry_topic(post, memory_sink):
-    response = await post("/v2/data/in/no-topic", ingest_request(msgid="m-t"))
-    envelope = assert_failure(response, 404, "BAD_REQUEST", "TOPIC_NOT_FOUND", msgid="m-t")
-    assert envelope["error"]["message"] == "Entry topic is not defined"
+async def test_unknown_dataset_and_dataset_without_entry_topic(post, memory_sink, dataset, code, message):
+    response = await post("/v2/data/in/" + dataset, ingest_request(msgid="m-404"))
+    envelope = assert_failure(response, 404, "BAD_REQUEST", code, msgid="m-404")
+    assert envelope["error"]["message"] == message
     assert not memory_sink.records
 
 
