@@ -81,9 +81,7 @@ class KafkaBackend(Backend):
         self.procs: Optional[Processes] = None
 
     def unavailable(self) -> Optional[str]:
-        missing = _missing_module("sinks.kafka", "kafka", "confluent_kafka")
-        if missing == "sinks.kafka":
-            return "sinks/kafka.py is not there yet"
+        missing = _missing_module("kafka", "confluent_kafka")
         if missing:
             return (
                 "Python module %r is not installed "
@@ -131,9 +129,7 @@ class RabbitBackend(Backend):
         self.queues: List[str] = []
 
     def unavailable(self) -> Optional[str]:
-        missing = _missing_module("sinks.rabbitmq", "pika")
-        if missing == "sinks.rabbitmq":
-            return "sinks/rabbitmq.py is not there yet"
+        missing = _missing_module("pika")
         if missing:
             return "Python module 'pika' is not installed"
         try:
