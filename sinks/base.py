@@ -52,6 +52,14 @@ class RecordTooLarge(SinkError):
     """The broker will never take a record this large (the client gets a 413)."""
 
 
+def describe_error(error: BaseException) -> str:
+    """``Type: message``, the type said once (kafka-python's messages begin with it already)."""
+    name, text = type(error).__name__, str(error)
+    if not text:
+        return name
+    return text if text.startswith(name) else "%s: %s" % (name, text)
+
+
 class Record:
     """One downstream record, serialised once, with what brokers attach to it.
 

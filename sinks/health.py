@@ -32,19 +32,21 @@ class HealthState:
         self.up = False
         self.error: Optional[str] = error
         self.since = time.time()
+        self._judged = False  # no event yet: the first one is a change, whichever way it goes
 
     def mark_up(self) -> bool:
-        changed = not self.up
+        changed = not self.up or not self._judged
         if changed:
-            self.up, self.since = True, time.time()
+            self.up, self.since, self._judged = True, time.time(), True
         self.error = None
         return changed
 
     def mark_down(self, error: str, keep_cause: bool = False) -> bool:
         """Down because of ``error``; with ``keep_cause`` an earlier reason of this outage is kept (it says more)."""
-        changed = self.up
-        if changed:
-            self.up, self.since = False, time.time()
+        changed = self.up or not self._judged
+        if self.up:
+            self.since = time.time()
+        self.up, self._judged = False, True
         if changed or not (keep_cause and self.error):
             self.error = error
         return changed

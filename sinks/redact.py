@@ -8,9 +8,9 @@ from typing import Iterable
 MASK = "***"
 
 # user:password@ after a URL scheme, or at the start of a word (Kafka's bare "user:password@host:port").
-# The password runs to the last "@" before a "/" or a space, so an "@" or "#" inside it is masked too.
+# The password runs to the last "@" of the word, so an "@", "#", "?" or "/" written into it is masked too.
 _USERINFO = re.compile(
-    r"(?P<lead>[A-Za-z][A-Za-z0-9+.-]*://|^|(?<=[\s,'\"(\[]))(?P<user>[^\s/:@,'\"]*):(?P<password>[^\s/]*)@"
+    r"(?P<lead>[A-Za-z][A-Za-z0-9+.-]*://|^|(?<=[\s,'\"(\[]))(?P<user>[^\s/:@,'\"()\[\]]*):(?P<password>[^\s,'\"]*)@"
 )
 
 

@@ -13,6 +13,7 @@ The driver is optional: without kafka-python this module still imports, and
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable, Collection, Dict, List, Optional
 
 try:
@@ -62,6 +63,21 @@ def compression_types() -> Optional[List[Optional[str]]]:
     """
     compressors = getattr(_driver().KafkaProducer, "_COMPRESSORS", None)
     return None if compressors is None else list(compressors)
+
+
+def producer_option_defaults() -> Dict[str, Any]:
+    """Every ``KafkaProducer`` option with kafka-python's default (``KafkaProducer.DEFAULT_CONFIG``), to check types."""
+    return dict(_driver().KafkaProducer.DEFAULT_CONFIG)
+
+
+#: the package each optional compression codec needs
+CODEC_PACKAGES = {"snappy": "python-snappy", "lz4": "lz4", "zstd": "zstandard"}
+
+
+def codec_installed(compression_type: str) -> bool:
+    """Whether kafka-python can compress with ``compression_type`` here (``kafka.codec.has_<name>()``, public)."""
+    has = getattr(importlib.import_module("kafka.codec"), "has_%s" % compression_type, None)
+    return has is None or bool(has())
 
 
 def producer_setting(producer: Any, name: str) -> Any:

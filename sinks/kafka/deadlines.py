@@ -56,7 +56,7 @@ class SendDeadlines:
             self._expired(expired)
 
     def fail_all(self, error: BaseException) -> None:
-        """At close: stop the timer and fail every record still open with ``error``."""
+        """Fail every record still open with ``error`` (at close, or when Kafka is known away)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

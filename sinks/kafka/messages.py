@@ -55,6 +55,13 @@ class Trouble:
 
 
 @dataclass(frozen=True)
+class BrokerUnreachable:
+    """A probe went unanswered and no bootstrap server takes a connection: answer 503 at once until it is back."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class ProducerReady:
     """The producer is built: records can be sent."""
 
@@ -66,4 +73,4 @@ class ConnectFailed:
     reason: str
 
 
-Message = Union[Acknowledged, Failed, BrokerAnswered, Trouble, ProducerReady, ConnectFailed]
+Message = Union[Acknowledged, Failed, BrokerAnswered, Trouble, BrokerUnreachable, ProducerReady, ConnectFailed]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Mapping, Tuple
 
-from voluptuous import Invalid, Optional as Opt, Schema
+from voluptuous import Boolean, Invalid, Optional as Opt, Schema
 
 from sinks.kafka import compat
 from sinks.validation import did_you_mean, seconds
@@ -84,11 +84,83 @@ def _producer_options(value: Any) -> Dict[str, Any]:
             raise Invalid(exc.error_message, path=["api_version"]) from None
     if "acks" in options and options["acks"] not in ACKS:
         raise Invalid("expected all, 0, 1 or -1", path=["acks"])
+    _check_types(options)
+    _check_compression(options)
+    _check_idempotence(options)
+    return options
+
+
+def _check_types(options: Dict[str, Any]) -> None:
+    """Each option the type of kafka-python's default for it: ``linger_ms: soon`` is refused here, not at start.
+
+    Numeric strings (``${VAR}`` gives strings) become numbers.
+    """
+    defaults = compat.producer_option_defaults()
+    for name, value in options.items():
+        default = defaults.get(name)
+        if name in ("acks", "api_version") or value is None or default is None:
+            continue
+        if isinstance(default, bool):
+            checked = _boolean(value, path=[name])
+        elif isinstance(default, (int, float)):
+            checked = _number(value, whole=isinstance(default, int), path=[name])
+        else:
+            continue
+        options[name] = checked
+
+
+def _boolean(value: Any, path: List[Any]) -> bool:
+    try:
+        return bool(Boolean()(value))
+    except Invalid:
+        raise Invalid("expected true or false", path=path) from None
+
+
+def _number(value: Any, whole: bool, path: List[Any]) -> Any:
+    if isinstance(value, str):
+        try:
+            value = int(value) if whole else float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not float(value).is_integer()):
+        raise Invalid("expected %s" % ("a whole number" if whole else "a number"), path=path)
+    return int(value) if whole else value
+
+
+def _check_compression(options: Mapping[str, Any]) -> None:
+    codec = options.get("compression_type")
+    if codec is None:
+        return
     compressors = compat.compression_types()
-    if "compression_type" in options and compressors is not None and options["compression_type"] not in compressors:
+    if compressors is not None and codec not in compressors:
         choices = ", ".join(str(c) for c in compressors if c is not None)
         raise Invalid("expected one of %s (or null)" % choices, path=["compression_type"])
-    return options
+    if not compat.codec_installed(codec):
+        package = compat.CODEC_PACKAGES.get(codec, codec)
+        raise Invalid(
+            "%s needs the %s package (pip install %s), or choose gzip" % (codec, package, package),
+            path=["compression_type"],
+        )
+
+
+def _check_idempotence(options: Mapping[str, Any]) -> None:
+    """The idempotent producer (on by default here) refuses some settings when it is built: refuse them now."""
+    if not (
+        options.get("enable_idempotence", PRODUCER_DEFAULTS["enable_idempotence"]) or options.get("transactional_id")
+    ):
+        return
+    fix = "set enable_idempotence: false to use it (the idempotent producer needs %s)"
+    if options.get("acks", "all") not in ("all", -1):
+        raise Invalid("acks %r: %s" % (options["acks"], fix % "acks: all"), path=["acks"])
+    if options.get("retries") == 0:
+        raise Invalid("retries 0: %s" % (fix % "retries"), path=["retries"])
+    if options.get("max_in_flight_requests_per_connection", 1) > 5:
+        raise Invalid("more than 5: %s" % (fix % "at most 5"), path=["max_in_flight_requests_per_connection"])
+    version = options.get("api_version")
+    if version is not None and version < (0, 11):
+        raise Invalid(
+            "broker %s: %s" % (".".join(map(str, version)), fix % "a broker of 0.11 or later"), path=["api_version"]
+        )
 
 
 OPTIONS = Schema(

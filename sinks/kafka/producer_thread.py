@@ -15,11 +15,11 @@ import threading
 import time
 from typing import Any, Dict, Iterable, Optional, Sequence
 
-from sinks.base import SinkUnavailable
+from sinks.base import SinkUnavailable, describe_error
 from sinks.handoff import BatchQueue, LoopInbox
 from sinks.kafka import compat
 from sinks.kafka.messages import Acknowledged, ConnectFailed, Failed, Message, Outgoing, ProducerReady
-from sinks.kafka.probe import PROBE_INTERVAL, HealthProbe
+from sinks.kafka.probe import ANSWER_WITHIN, PROBE_INTERVAL, HealthProbe
 from sinks.kafka.waiting_room import WaitingRoom
 from sinks.redact import redact
 
@@ -69,10 +69,9 @@ class ProducerThread(threading.Thread):
             try:
                 producer = compat.build_producer(self._config)
             except Exception as exc:  # NoBrokersAvailable, bad option values, ...
-                reason = redact("cannot connect to Kafka: %s: %s" % (type(exc).__name__, exc), self._secrets)
-                self._inbox.post(ConnectFailed(reason))
-                log.warning("kafka sink %r: %s; retrying in %.1fs", self.sink_name, reason, pause)
-                if self._pause(pause, SinkUnavailable("not connected to Kafka: %s" % reason)):
+                reason = redact("cannot connect to Kafka: %s" % describe_error(exc), self._secrets)
+                self._inbox.post(ConnectFailed(reason))  # the sink logs the change of state, not each attempt
+                if self._pause(pause, SinkUnavailable(reason)):
                     return None
                 pause = min(pause * 2, LONGEST_RETRY)
                 continue
@@ -96,7 +95,8 @@ class ProducerThread(threading.Thread):
     def _serve(self) -> None:
         wake = self._outgoing.wake
         waiting = self._waiting = WaitingRoom(self._producer, wake)
-        probe = HealthProbe(self._producer, wake, answer_within=self._send_timeout)
+        servers = self._config["bootstrap_servers"]
+        probe = HealthProbe(self._producer, wake, servers, answer_within=min(self._send_timeout, ANSWER_WITHIN))
         stop = False
         while True:
             now = time.monotonic()
@@ -106,6 +106,8 @@ class ProducerThread(threading.Thread):
             for outgoing in records:
                 self._send(outgoing, waiting)
             now = time.monotonic()
+            if records:
+                probe.traffic(now)
             review = waiting.review(now)
             for outgoing in review.ready:
                 self._send(outgoing, waiting)

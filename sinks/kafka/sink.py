@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-from sinks.base import DestinationNotFound, Record, RecordTooLarge, Sink, SinkError, SinkUnavailable
+from sinks.base import DestinationNotFound, Record, RecordTooLarge, Sink, SinkError, SinkUnavailable, describe_error
 from sinks.handoff import BatchQueue, LoopInbox, settle
 from sinks.health import Health, HealthState
 from sinks.kafka import compat, options as kafka_options
@@ -14,6 +15,7 @@ from sinks.kafka.deadlines import SendDeadlines
 from sinks.kafka.messages import (
     Acknowledged,
     BrokerAnswered,
+    BrokerUnreachable,
     ConnectFailed,
     Failed,
     Message,
@@ -23,6 +25,8 @@ from sinks.kafka.messages import (
 )
 from sinks.kafka.producer_thread import ProducerThread
 from sinks.redact import redact
+
+log = logging.getLogger(__name__)
 
 
 class KafkaSink(Sink):
@@ -38,6 +42,7 @@ class KafkaSink(Sink):
         self._secrets = kafka_options.secrets_of(options["producer"])
         self._details = self._health_details()
         self._connect_failed = False  # the last attempt to build the producer failed: fail fast meanwhile
+        self._unreachable = False  # the probe found no broker to talk to: fail fast until one answers
         self._outgoing: Optional[BatchQueue[Outgoing]] = None
         self._inbox: Optional[LoopInbox[Message]] = None
         self._deadlines: Optional[SendDeadlines] = None
@@ -61,8 +66,8 @@ class KafkaSink(Sink):
         outgoing, deadlines = self._outgoing, self._deadlines
         if outgoing is None or deadlines is None or outgoing.closed:
             raise SinkUnavailable("kafka sink %r is not running" % self.name)
-        if self._connect_failed:  # fail fast; while the first attempt runs, records wait for it
-            raise SinkUnavailable("not connected to Kafka: %s" % self.state.error)
+        if self._connect_failed or self._unreachable:  # known away: 503 now, not after send_timeout
+            raise SinkUnavailable(self.state.error or "Kafka is away")
         future = asyncio.get_running_loop().create_future()
         outgoing.submit(Outgoing(destination, record, future, time.monotonic() + self.send_timeout))
         deadlines.watch(future)
@@ -90,16 +95,21 @@ class KafkaSink(Sink):
         for message in messages:
             if isinstance(message, Acknowledged):
                 settle(message.future)
-                self.state.mark_up()
+                self._mark_up()
             elif isinstance(message, Failed):
                 failure = self._as_sink_error(message.error)
                 settle(message.future, failure)
-                if not isinstance(failure, DestinationNotFound):  # a missing topic says nothing of the broker
+                if isinstance(failure, SinkUnavailable):  # a missing topic or a refused record is no outage
                     self._mark_down(str(failure))
             elif isinstance(message, BrokerAnswered):
-                self.state.mark_up()
+                self._mark_up()
             elif isinstance(message, Trouble):
                 self._mark_down(message.reason)
+            elif isinstance(message, BrokerUnreachable):
+                self._unreachable = True
+                self._mark_down(message.reason)
+                if self._deadlines is not None:  # those waiting would only wait out send_timeout
+                    self._deadlines.fail_all(SinkUnavailable(message.reason))
             elif isinstance(message, ProducerReady):
                 self._connect_failed = False
             elif isinstance(message, ConnectFailed):
@@ -113,10 +123,16 @@ class KafkaSink(Sink):
             return DestinationNotFound("Kafka says the topic does not exist")
         if compat.record_too_large(error):
             return RecordTooLarge("record too large for Kafka: %s" % error)
-        return SinkUnavailable(redact("%s: %s" % (type(error).__name__, error), self._secrets))
+        return SinkUnavailable(redact(describe_error(error), self._secrets))
+
+    def _mark_up(self) -> None:
+        self._unreachable = False
+        if self.state.mark_up():
+            log.info("kafka sink %r: Kafka answers; the sink is up", self.name)
 
     def _mark_down(self, reason: str, keep_cause: bool = False) -> None:
-        self.state.mark_down(redact(reason, self._secrets), keep_cause=keep_cause)
+        if self.state.mark_down(redact(reason, self._secrets), keep_cause=keep_cause):
+            log.warning("kafka sink %r is down: %s", self.name, self.state.error)
 
     # -- send_timeout ------------------------------------------------------------------
 

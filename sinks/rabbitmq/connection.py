@@ -108,7 +108,7 @@ class ConnectionKeeper:
                 else:
                     self.backoff.reset()
                     first_attempt.set()
-                    await lost
+                    await self._until_lost(lost)
                     continue  # reconnect at once after a loss; back off from the next failure
                 finally:
                     first_attempt.set()
@@ -153,6 +153,25 @@ class ConnectionKeeper:
             if self.blocked is None:
                 self.state.mark_up()
         return lost
+
+    async def _until_lost(self, lost: "asyncio.Future[None]") -> None:
+        """Wait for the connection's loss. One silent for two heartbeats counts as lost: pika's own check
+        waits up to twice (heartbeat + 5) seconds, and a frozen broker would look up all that time."""
+        heartbeat = self.parameters.heartbeat or 0
+        connection = self.connection
+        if not heartbeat or connection is None:
+            await lost
+            return
+        loop = asyncio.get_running_loop()
+        received, heard_at = connection.bytes_received, loop.time()
+        while not lost.done():
+            await asyncio.wait([lost], timeout=heartbeat / 2)
+            if connection.bytes_received != received:
+                received, heard_at = connection.bytes_received, loop.time()
+            elif loop.time() - heard_at >= 2 * heartbeat and not lost.done():
+                why = "connection to %s lost: nothing from the broker for %.0fs (heartbeat %ss)"
+                self._lost_with(why % (self.redacted_url, loop.time() - heard_at, heartbeat))
+                self._drop_connection()
 
     async def _run_until_lost(self, lost: "asyncio.Future[None]", start: Callable[[Callable[..., None]], None]) -> Any:
         """Start one asynchronous pika operation and return what its callback got; fail if the connection goes."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sinks.base import describe_error
 from sinks.rabbitmq.compat import pika
 
 # pika nests its reasons: AMQPConnectionError(AMQPConnectionWorkflowFailed([AMQPConnector...Error(OSError)]))
@@ -29,4 +30,4 @@ def describe(error: BaseException) -> str:
             return "(%s) %s" % (error.reply_code, error.reply_text)
     if isinstance(error, ConnectionLost):
         return str(error)
-    return "%s: %s" % (type(error).__name__, error) if str(error) else type(error).__name__
+    return describe_error(error)

@@ -24,6 +24,14 @@ def amqp_url(value: Any) -> str:
         raise Invalid(INSTALL_HINT)
     if not isinstance(value, str) or urllib.parse.urlsplit(value).scheme not in ("amqp", "amqps"):
         raise Invalid("expected an amqp:// or amqps:// URL")
+    userinfo = value.partition("://")[2].rpartition("@")[0]
+    if any(character in userinfo.partition(":")[2] for character in "#?/"):
+        # A URL parser reads these as the start of a path, query or fragment: pika's own message would
+        # then quote a piece of the password as a host or a port.
+        raise Invalid(
+            "not a usable AMQP URL (%s): the password holds # ? or /; write them percent-encoded (%%23 %%3F %%2F)"
+            % redact(value)
+        )
     try:
         pika.URLParameters(value)
     except Exception as exc:

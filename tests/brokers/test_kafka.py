@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 
@@ -219,10 +220,13 @@ async def test_a_topic_the_broker_does_not_know_is_404_and_blocks_nothing(ingest
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_record_larger_than_kafka_takes_is_413(ingest):
+async def test_a_record_larger_than_kafka_takes_is_413_and_no_outage(ingest, http_client, base_url, health):
     response = await ingest("small", ingest_request(data=dict(EVENT, pad="x" * 5000), msgid="huge"))
     assert response.code == 413, response.body
     assert envelope_of(response)["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    # a refused record says nothing of the broker: the instance stays in the load balancer
+    assert (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 200
+    assert (await health())["sinks"]["small"]["state"] == "up"
     assert_envelope_ok(await ingest("small", ingest_request(data=EVENT, msgid="fits")))
 
 
@@ -383,3 +387,73 @@ class TestServiceStartsWhileKafkaIsDown:
         msgid = envelope_of(recovered)["params"]["msgid"]
         messages = await asyncio.get_running_loop().run_in_executor(None, cuttable.consume, topics.telemetry, 1, 5)
         assert msgid in by_msgid(messages)
+
+
+class TestKafkaKnownAwayAnswersAtOnce:
+    """With the default send_timeout (10 s), an unreachable broker is known within a couple of seconds, and from
+    then on every request gets its 503 at once, with a reason that says what is wrong, logged once per change."""
+
+    @pytest.fixture
+    def kafka_target(self, cuttable):
+        return cuttable
+
+    @pytest.fixture
+    def config_document(self, config_document):
+        config_document["sinks"]["bus"]["send_timeout"] = 10
+        return config_document
+
+    async def _answered_fast(self, ingest, count=5):
+        timings = []
+        for i in range(count):
+            response, elapsed = await _timed(ingest("telemetry", ingest_request(data=EVENT, msgid="fast-%d" % i)))
+            assert_unavailable(response)
+            timings.append(elapsed)
+        return timings
+
+    @pytest.mark.gen_test(timeout=60)
+    async def test_a_broker_that_goes_away(self, ingest, health, cuttable, topics, caplog):
+        caplog.set_level(logging.INFO, logger="sinks.kafka")
+        assert_envelope_ok(await ingest("telemetry", ingest_request(data=EVENT, msgid="before")))
+        cuttable.cut()
+        response, elapsed = await _timed(ingest("telemetry", ingest_request(data=EVENT, msgid="first")))
+        assert_unavailable(response)
+        assert elapsed < 4, "the first request after the cut waits the probe's window (2 s), not send_timeout"
+        assert max(await self._answered_fast(ingest)) < 0.5
+        report = (await health())["sinks"]["bus"]
+        assert report["state"] == "down" and report["error"].startswith("cannot reach Kafka: ")
+        assert "refused" in report["error"].lower(), report["error"]
+
+        cuttable.restore()
+        assert await _recovers(ingest, "telemetry", 20) is not None
+        downs = [r for r in caplog.records if r.name.startswith("sinks.kafka") and "is down" in r.getMessage()]
+        ups = [r for r in caplog.records if r.name.startswith("sinks.kafka") and "is up" in r.getMessage()]
+        assert len(downs) == 1 and downs[0].levelno == logging.WARNING, [r.getMessage() for r in downs]
+        assert len(ups) >= 1 and "bus" in ups[-1].getMessage()
+
+
+class TestKafkaDownAtStartIsKnownFast(TestKafkaKnownAwayAnswersAtOnce):
+    @pytest.fixture
+    def topics(self, cuttable):
+        from tests.support.kafka_cluster import unique_topic
+
+        class Topics:
+            telemetry = cuttable.create_topic(unique_topic("telemetry"))
+            batches = cuttable.create_topic(unique_topic("batches"))
+            missing = unique_topic("missing")
+
+        cuttable.cut()
+        return Topics
+
+    def test_a_broker_that_goes_away(self):
+        """(not here: the broker is away from the start)"""
+
+    @pytest.mark.gen_test(timeout=60)
+    async def test_a_cold_start_against_a_dead_broker(self, ingest, health, topics):
+        async def known_down():
+            report = (await health())["sinks"]["bus"]
+            return report if report["error"].startswith("cannot reach Kafka") else None
+
+        started = time.monotonic()
+        assert await eventually(known_down, 5) is not None
+        assert time.monotonic() - started < 4
+        assert max(await self._answered_fast(ingest)) < 0.5

@@ -111,6 +111,14 @@ def config_document(tmp_path, names, proxy):
                 "reconnect_delay": 0.05,
                 "reconnect_max_delay": 0.3,
             },
+            "beating": {
+                "type": "rabbitmq",
+                "url": with_address(RABBITMQ_URL, proxy.host, proxy.port),
+                "heartbeat": 2,
+                "connect_timeout": 1,
+                "reconnect_delay": 0.05,
+                "reconnect_max_delay": 0.3,
+            },
             "local": {"type": "file", "directory": str(tmp_path / "data")},
         },
         "datasets": {
@@ -304,6 +312,22 @@ async def client_post(base_url, dataset, msgid):
         body=body_of(ingest_request(msgid=msgid)),
         raise_error=False,
     )
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_frozen_broker_is_noticed_within_about_two_heartbeats(app, proxy, http_client, base_url):
+    await wait_until_up(app, "beating")
+    proxy.freeze()  # the broker stops answering, heartbeats included; nothing is closed
+    started = time.monotonic()
+    while app.sinks["beating"].is_up:
+        assert time.monotonic() - started < 15, "a silent broker was not noticed"
+        await asyncio.sleep(0.05)
+    noticed = time.monotonic() - started
+    assert noticed <= 2 * 2 + 1.5, "heartbeat 2 s: noticed after %.1f s" % noticed
+    report = (await health_of(http_client, base_url))["beating"]
+    assert report["state"] == "down" and "nothing from the broker" in report["error"], report
+    proxy.thaw()
+    await wait_until_up(app, "beating")
 
 
 @pytest.mark.gen_test(timeout=15)

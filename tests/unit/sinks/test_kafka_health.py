@@ -16,7 +16,7 @@ from sinks.base import DestinationNotFound, Record, SinkUnavailable
 from tests.support import skip_or_fail
 
 try:
-    from kafka import errors as kafka_errors
+    from kafka import KafkaProducer, errors as kafka_errors
 
     from sinks.kafka import KafkaSink
     from sinks.kafka.messages import Acknowledged, BrokerAnswered, ConnectFailed, Failed, ProducerReady, Trouble
@@ -24,6 +24,12 @@ except ImportError:  # pragma: no cover
     kafka_errors = None
 
 SECRET = "hunter2"
+#: give up on learning the broker's version after a second (the option's name differs in kafka-python 2.x and 3.x)
+QUICK_VERSION_PROBE = (
+    {"bootstrap_timeout_ms": 1000}
+    if kafka_errors is not None and "bootstrap_timeout_ms" in KafkaProducer.DEFAULT_CONFIG
+    else {"api_version_auto_timeout_ms": 1000}
+)
 
 
 @pytest.fixture
@@ -35,8 +41,8 @@ def sink():
         {
             "bootstrap_servers": "127.0.0.1:1",
             "send_timeout": 0.5,
-            # a producer that cannot be built: zstd needs a newer broker than api_version says
-            "producer": {"api_version": "2.0", "compression_type": "zstd", "sasl_plain_password": SECRET},
+            # a producer that cannot be built: it must learn the broker's version from a port nobody listens on
+            "producer": {"api_version": "auto", "sasl_plain_password": SECRET, **QUICK_VERSION_PROBE},
         },
     )
 
@@ -98,9 +104,10 @@ async def test_a_failed_connect_fails_fast_until_the_producer_is_ready(sink):
         deadline = time.monotonic() + 10
         while "cannot connect" not in (sink.health().error or "") and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        assert "Zstd" in sink.health().error
+        error = sink.health().error
+        assert error.startswith("cannot connect to Kafka: ") and error.count("Error") == 1, error  # said once
         started = time.monotonic()
-        with pytest.raises(SinkUnavailable, match="not connected to Kafka: cannot connect"):
+        with pytest.raises(SinkUnavailable, match="^cannot connect to Kafka: "):
             await sink.send("t", Record(b"{}", "d", "m1"))
         assert time.monotonic() - started < 0.1
         tell(sink, ProducerReady())  # as if a later attempt had worked: records are taken again

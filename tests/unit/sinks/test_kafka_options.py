@@ -60,7 +60,8 @@ def test_bad_producer_options_are_config_errors(producer, path):
 @pytest.mark.parametrize("written, version", [("2.3", (2, 3)), (2.3, (2, 3)), ("0.10.2", (0, 10, 2)), ("auto", None)])
 def test_api_version_may_be_a_string(written, version):
     require_kafka_python()
-    config = parse_config(config_with({"producer": {"api_version": written}}))
+    # enable_idempotence: false, or a broker older than 0.11 is refused (see below)
+    config = parse_config(config_with({"producer": {"api_version": written, "enable_idempotence": False}}))
     sink = config.sinks["bus"].build()
     assert sink.producer_config["api_version"] == version
 
@@ -74,12 +75,59 @@ def test_options_defaults_and_bootstrap_forms():
     assert sink.producer_config["acks"] == "all"
     assert sink.producer_config["linger_ms"] == 5
     assert sink.producer_config["bootstrap_servers"] == ["h1:9092", "h2:9093"]
-    listed = parse_config(config_with({"bootstrap_servers": ["h3:9092"], "producer": {"acks": 1}})).sinks["bus"].build()
+    listed = (
+        parse_config(
+            config_with({"bootstrap_servers": ["h3:9092"], "producer": {"acks": 1, "enable_idempotence": False}})
+        )
+        .sinks["bus"]
+        .build()
+    )
     assert listed.bootstrap_servers == ["h3:9092"]
     assert listed.producer_config["acks"] == 1
     with pytest.raises(ConfigError) as caught:
         parse_config(config_with({"bootstrap_servers": ""}))
     assert caught.value.path == "sinks.bus.bootstrap_servers"
+
+
+@pytest.mark.parametrize(
+    "producer, path, says",
+    [
+        ({"acks": 1}, "sinks.bus.producer.acks", "acks 1: set enable_idempotence: false to use it"),
+        ({"retries": 0}, "sinks.bus.producer.retries", "retries 0: set enable_idempotence: false"),
+        ({"max_in_flight_requests_per_connection": 6}, "sinks.bus.producer.max_in_flight_requests_per_connection", ""),
+        ({"api_version": "0.10.2"}, "sinks.bus.producer.api_version", "a broker of 0.11 or later"),
+        ({"linger_ms": "soon"}, "sinks.bus.producer.linger_ms", "expected a whole number"),
+        ({"linger_ms": 2.5}, "sinks.bus.producer.linger_ms", "expected a whole number"),
+        ({"enable_idempotence": "maybe"}, "sinks.bus.producer.enable_idempotence", ""),
+        ({"batch_size": True}, "sinks.bus.producer.batch_size", "expected a whole number"),
+    ],
+)
+def test_settings_that_can_never_work_are_refused_at_load(producer, path, says):
+    require_kafka_python()
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_with({"producer": producer}))
+    assert caught.value.path == path
+    assert says in caught.value.reason
+
+
+def test_numbers_from_the_environment_become_numbers():
+    require_kafka_python()
+    sink = parse_config(config_with({"producer": {"linger_ms": "20", "enable_idempotence": "false", "acks": 1}}))
+    config = sink.sinks["bus"].build().producer_config
+    assert (config["linger_ms"], config["enable_idempotence"]) == (20, False)
+
+
+@pytest.mark.parametrize("codec", ["snappy", "lz4", "zstd"])
+def test_a_codec_that_is_not_installed_is_refused_with_the_package_to_install(codec, monkeypatch):
+    require_kafka_python()
+    from sinks.kafka import compat
+
+    assert compat.codec_installed("gzip")  # kafka-python's own answer: gzip is always there
+    monkeypatch.setattr(compat, "codec_installed", lambda name: name == "gzip")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_with({"producer": {"compression_type": codec}}))
+    assert caught.value.path == "sinks.bus.producer.compression_type"
+    assert "pip install %s" % compat.CODEC_PACKAGES[codec] in caught.value.reason
 
 
 @pytest.mark.parametrize("topic", ["a b", "", ".", "..", "x" * 250, "t/../etc", "naïve"])

@@ -78,3 +78,10 @@ def test_an_unusable_url_is_refused_without_its_password():
     message = error_of({"url": "amqp://u:s3cret@h:notaport/%2F"})
     assert message.startswith("sinks.r.url: not a usable AMQP URL (amqp://u:***@h:notaport/%2F)"), message
     assert "s3cret" not in message
+
+
+@pytest.mark.parametrize("password", ["se#cret", "se?cret", "se/cret", "se#cr?et/x"])
+def test_a_password_with_url_characters_is_never_printed(password):
+    message = error_of({"url": "amqp://guest:%s@localhost:5672/%%2F" % password})
+    assert "guest:***@localhost" in message and "percent-encoded" in message
+    assert password not in message and "cret" not in message

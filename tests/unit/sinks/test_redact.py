@@ -14,6 +14,7 @@ from sinks.redact import redact
         ("amqps://u:p%40ss@h/vh?heartbeat=5", "amqps://u:***@h/vh?heartbeat=5"),
         ("amqp://host/%2F", "amqp://host/%2F"),
         ("amqp://u:p#a@ss@h:5672/v", "amqp://u:***@h:5672/v"),  # '#' and '@' inside a password
+        ("amqp://guest:se?cr/et@localhost:5672/%2F", "amqp://guest:***@localhost:5672/%2F"),  # not encoded
         ("sasl://alice:hunter2@h1:9092", "sasl://alice:***@h1:9092"),
         ("alice:hunter2@h1:9092", "alice:***@h1:9092"),  # Kafka's bare form
         ("cannot connect to amqp://g:pw@h/: refused", "cannot connect to amqp://g:***@h/: refused"),
