@@ -19,19 +19,24 @@ the disk; the lines of one loop iteration are handed to it together, and the
 records that arrive together are appended in one ``write`` under an
 exclusive ``flock`` (group commit): lines never interleave, also across
 processes, and a failed write is truncated away so no line is ever torn.
-A file moved away (log rotation) is noticed and a new one is started.
+A file moved away (log rotation) is noticed and a new one is started. A write
+that fails is followed by a probe of the directory: a full or read-only disk
+takes the sink down (and is probed every second until it takes writes again, so
+readiness comes back without traffic); one destination's own trouble (a
+symbolic link, a directory in the way) refuses that destination only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import logging
 import os
 import re
 import threading
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from voluptuous import All, Boolean, Length, Optional as Opt, Required, Schema
 
@@ -53,11 +58,30 @@ class _Line(NamedTuple):
     future: "asyncio.Future[None]"
 
 
-class _Outcome(NamedTuple):
-    """What one append did for the lines of one destination: ``error`` is None when they are written."""
+class _Written(NamedTuple):
+    """The lines of one destination are in its file."""
 
     futures: List["asyncio.Future[None]"]
-    error: Optional[OSError]
+
+
+class _Refused(NamedTuple):
+    """The lines of one destination could not be written; ``whole_sink``: the directory takes no write at all
+    (disk full, read-only), else only this destination is refused (a symbolic link, a directory in the way)."""
+
+    futures: List["asyncio.Future[None]"]
+    destination: str
+    error: OSError
+    whole_sink: bool
+
+
+class _DirectoryBack(NamedTuple):
+    """The directory takes writes again (found by the writer's probe, with no traffic needed)."""
+
+
+_News = Union[_Written, _Refused, _DirectoryBack]
+
+#: seconds between probes of the directory while it takes no write.
+PROBE_INTERVAL = 1.0
 
 
 class FileSink(Sink):
@@ -75,7 +99,7 @@ class FileSink(Sink):
         self.fsync: bool = options["fsync"]
         self.state = HealthState()
         self._lines: Optional[BatchQueue[_Line]] = None
-        self._inbox: Optional[LoopInbox[_Outcome]] = None
+        self._inbox: Optional[LoopInbox[_News]] = None
         self._writer: Optional[_AppendWriter] = None
 
     @classmethod
@@ -95,7 +119,7 @@ class FileSink(Sink):
             self.state.mark_down(_describe(exc))
             log.error("file sink %r: cannot create %s: %s", self.name, self.directory, exc.strerror)
         self._lines = BatchQueue(loop)
-        self._inbox = LoopInbox(loop, self._settle)
+        self._inbox = LoopInbox(loop, self._take_news)
         self._writer = _AppendWriter(
             self.directory, self.fsync, self._lines, self._inbox, name="file-sink-%s" % self.name
         )
@@ -124,18 +148,29 @@ class FileSink(Sink):
         await asyncio.get_running_loop().run_in_executor(None, writer.join)
         inbox.deliver()  # the last outcomes, before close returns
 
-    def _settle(self, outcomes: List[_Outcome]) -> None:
-        """On the loop: the writer thread's outcomes, one per destination and batch."""
-        for futures, error in outcomes:
-            failure = None
-            if error is None:
-                self.state.mark_up()
-            else:
-                reason = _describe(error)
-                self.state.mark_down(reason)
-                failure = SinkUnavailable("file sink %r: %s" % (self.name, reason))
-            for future in futures:
-                settle(future, failure)
+    def _take_news(self, news: List[_News]) -> None:
+        """On the loop: what the writer thread did, one item per destination and batch, or its probe's verdict."""
+        for item in news:
+            if isinstance(item, _Refused):
+                self._refused(item)
+                continue
+            if self.state.mark_up():
+                log.info("file sink %r is up: %s takes writes", self.name, self.directory)
+            if isinstance(item, _Written):
+                for future in item.futures:
+                    settle(future)
+
+    def _refused(self, refused: _Refused) -> None:
+        reason = _describe(refused.error)
+        if refused.whole_sink:
+            if self.state.mark_down(reason):
+                log.warning("file sink %r is down: %s", self.name, reason)
+            failure = SinkUnavailable("file sink %r: %s" % (self.name, reason))
+        else:  # one destination's trouble is not the sink's: the others go on, and /ready stays 200
+            where = refused.destination + SUFFIX
+            failure = SinkUnavailable("file sink %r cannot write %s: %s" % (self.name, where, reason))
+        for future in refused.futures:
+            settle(future, failure)
 
 
 def _describe(error: OSError) -> str:
@@ -145,20 +180,24 @@ def _describe(error: OSError) -> str:
 class _AppendWriter(threading.Thread):
     """Takes the loop's batches of lines and appends each destination's lines in one write."""
 
-    def __init__(self, directory: str, fsync: bool, lines: BatchQueue[_Line], outcomes: LoopInbox[_Outcome], name: str):
+    def __init__(self, directory: str, fsync: bool, lines: BatchQueue[_Line], news: LoopInbox[_News], name: str):
         super().__init__(name=name, daemon=True)
         self.directory = directory
         self.fsync = fsync
         self._lines = lines
-        self._outcomes = outcomes
+        self._news = news
         self._files: Dict[str, Tuple[int, int]] = {}  # destination -> (fd, inode)
+        self._directory_down = False  # while True, the directory is probed every PROBE_INTERVAL
 
     def run(self) -> None:
         stop = False
         while not stop:
-            batch, stop = self._lines.take()
+            batch, stop = self._lines.take(PROBE_INTERVAL if self._directory_down else None)
             if batch:
                 self._write_batch(batch)
+            elif self._directory_down and directory_problem(self.directory) is None:
+                self._directory_down = False
+                self._news.post(_DirectoryBack())
         for fd, _ in self._files.values():
             os.close(fd)
         self._files.clear()
@@ -169,15 +208,18 @@ class _AppendWriter(threading.Thread):
             lines, futures = grouped.setdefault(destination, ([], []))
             lines.append(data)
             futures.append(future)
-        outcomes = []
+        news: List[_News] = []
         for destination, (lines, futures) in grouped.items():
             try:
                 self._append(destination, b"".join(lines))
-                outcomes.append(_Outcome(futures, None))
+                self._directory_down = False
+                news.append(_Written(futures))
             except OSError as exc:
                 self._forget(destination)
-                outcomes.append(_Outcome(futures, exc))
-        self._outcomes.post_all(outcomes)
+                if directory_problem(self.directory) is not None:
+                    self._directory_down = True
+                news.append(_Refused(futures, destination, exc, whole_sink=self._directory_down))
+        self._news.post_all(news)
 
     def _append(self, destination: str, data: bytes) -> None:
         fd = self._open(destination)
@@ -224,6 +266,27 @@ class _AppendWriter(threading.Thread):
                 os.close(cached[0])
             except OSError:
                 pass
+
+
+def directory_problem(directory: str) -> Optional[OSError]:
+    """What keeps ``directory`` from taking a write, or None: a small file is written, synced and removed.
+
+    Tells a full or read-only disk (the sink is down) from one destination's own trouble (it is not).
+    """
+    path = os.path.join(directory, ".tornado-ingest-probe-%d" % os.getpid())
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, b"\n")
+            os.fsync(fd)  # a full disk may take the write and refuse the blocks only now
+        finally:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        return None
+    except OSError as exc:
+        return exc
 
 
 def _truncate_quietly(fd: int, size: int) -> None:

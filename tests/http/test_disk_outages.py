@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import uuid
@@ -61,7 +62,12 @@ async def test_disk_full_is_503_every_200_is_on_disk_and_it_heals(post, app, sma
     health = json.loads((await http_client.fetch(base_url + "/health")).body)
     assert health["result"]["status"] == "degraded" and "ENOSPC" in health["result"]["sinks"]["disk"]["error"]
 
-    path.unlink()  # the operator makes room
+    path.unlink()  # the operator makes room; /ready comes back without a request (load balancers send none)
+    for _ in range(30):
+        if (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 200
     assert (await post("/v2/data/in/disk", ingest_request(msgid="after"))).code == 200
     assert (await http_client.fetch(base_url + "/ready")).code == 200
     assert [record["msgid"] for record in lines(path)] == ["after"]

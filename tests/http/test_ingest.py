@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import re
+import shutil
 import uuid
 
 import pytest
@@ -426,13 +428,24 @@ async def test_health_reports_each_sink(http_client, base_url, memory_sink):
     assert degraded["result"]["sinks"]["mem"]["state"] == "down"
 
 
-@pytest.mark.gen_test
-async def test_health_says_since_when_a_sink_is_down(post, http_client, base_url, tmp_path):
-    (tmp_path / "data" / "example.jsonl").mkdir(parents=True)  # a directory where the file should be
+@pytest.mark.gen_test(timeout=15)
+async def test_health_says_since_when_a_sink_is_down_and_ready_returns_without_traffic(
+    post, http_client, base_url, tmp_path
+):
+    directory = tmp_path / "data"
+    shutil.rmtree(directory)
+    directory.write_text("a file where the directory was")  # the file sink's directory takes no write
     assert (await post("/v2/data/in/example", ingest_request())).code == 503
     report = json.loads((await http_client.fetch(base_url + "/health")).body)["result"]["sinks"]["local"]
-    assert report["state"] == "down" and "EISDIR" in report["error"]
+    assert report["state"] == "down" and report["error"]
     assert TS_WITH_OFFSET.match(report["down_since"]), report
+    assert (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 503
+    directory.unlink()  # the operator mends it; no client sends anything meanwhile
+    for _ in range(50):
+        if (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 200
 
 
 @pytest.mark.gen_test

@@ -91,12 +91,35 @@ async def test_write_failure_is_unavailable_and_heals(make_sink, tmp_path):
     target.mkdir()  # a directory where the file should be: open() fails for root too
     with pytest.raises(SinkUnavailable) as caught:
         await sink.send("blocked", record(1))
-    assert "EISDIR" in str(caught.value)
-    assert not sink.health().up and "EISDIR" in sink.health().error
+    assert "EISDIR" in str(caught.value) and "blocked.jsonl" in str(caught.value)
+    assert sink.health().up  # one destination's trouble: the sink and its other destinations go on
+    await sink.send("other", record(9))
     target.rmdir()
     await sink.send("blocked", record(2))
     assert sink.health().up
     assert [line["n"] for line in lines_of(target)] == [2]
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_a_directory_that_takes_no_write_is_an_outage_and_its_return_is_found_without_traffic(
+    make_sink, tmp_path
+):
+    directory = tmp_path / "out"
+    sink = await make_sink()
+    await sink.send("events", record(1))
+    (directory / "events.jsonl").unlink()
+    directory.rmdir()
+    directory.write_text("a file where the directory was")  # every write fails, for root too
+    with pytest.raises(SinkUnavailable):
+        await sink.send("events", record(2))
+    assert not sink.health().up
+    directory.unlink()
+    for _ in range(50):  # the writer probes the directory once a second while it is down
+        if sink.health().up:
+            break
+        await asyncio.sleep(0.1)
+    assert sink.health().up, sink.health()
+    await sink.send("events", record(3))
 
 
 @pytest.mark.gen_test
@@ -109,6 +132,7 @@ async def test_symlinked_destination_is_refused(make_sink, tmp_path):
         await sink.send("evil", record(1))
     assert "symbolic link" in str(caught.value)
     assert outside.read_text() == ""
+    assert sink.health().up  # a refused destination is not an outage
 
 
 @pytest.mark.gen_test
