@@ -38,6 +38,9 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     The path without the query's values (a key sent as ``?api_key=`` must not
     reach a log file), and the name of the API key that was used, if any.
     """
+    context = getattr(handler, "context", None)
+    if isinstance(context, Context) and context.drain.over:
+        return  # cut off by the drain's timeout: the drain's last line counts it
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if ACCESS_LOG.isEnabledFor(level):

@@ -23,6 +23,7 @@ class Drain:
     def __init__(self) -> None:
         self.open_requests = 0
         self.draining = False  # /ready answers 503 from the moment this turns True
+        self.over = False  # the drain is done: what still unwinds was cut off and is counted, not logged
         self._idle: Optional[asyncio.Event] = None
 
     def request_started(self, request: HTTPServerRequest) -> None:
@@ -51,14 +52,20 @@ class Drain:
     async def run(
         self, server: tornado.httpserver.HTTPServer, close_sinks: Callable[[], Awaitable[None]], timeout: float
     ) -> None:
-        """Stop accepting, let requests in flight finish (up to ``timeout``), then close the sinks."""
+        """Stop accepting, let requests in flight finish (up to ``timeout``), close the sinks; say how it went."""
         self.draining = True
         server.stop()
         in_flight = self.open_requests
-        if not await self.wait_idle(timeout):
-            log.warning("drain timeout (%ss): %d requests still in flight are cut off", timeout, self.open_requests)
-        elif in_flight:
-            log.info("drained %d requests in flight", in_flight)
+        cut = 0 if await self.wait_idle(timeout) else self.open_requests
         await server.close_all_connections()
+        self.over = True  # the requests cut off are counted below, not logged one by one as they unwind
         await close_sinks()
-        log.info("sinks closed; bye")
+        if cut:
+            log.warning(
+                "stopped: %d of %d requests in flight cut off by drain_timeout (%gs); sinks closed; bye",
+                cut,
+                in_flight,
+                timeout,
+            )
+        else:
+            log.info("stopped: %d requests in flight finished; sinks closed; bye", in_flight)

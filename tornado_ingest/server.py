@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-import signal
 import socket
-from typing import List
+from typing import List, Optional
 
 import tornado.httpserver
 import tornado.netutil
 
 from tornado_ingest.app import make_app
 from tornado_ingest.config import Config
+from tornado_ingest.signals import OrphanWatch, StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -43,36 +44,39 @@ def run_service(config: Config) -> int:
         return asyncio.run(serve(config, sockets))
     from tornado_ingest.workers import supervise
 
-    return supervise(processes, lambda: asyncio.run(serve(config, sockets)))
+    supervisor = os.getpid()
+    return supervise(processes, lambda: asyncio.run(serve(config, sockets, supervisor=supervisor)))
 
 
-async def serve(config: Config, sockets: List[socket.socket]) -> int:
-    """Serve on bound sockets until a stop signal, then drain; returns the exit status."""
-    app = make_app(config)
-    await app.start()
-    server = tornado.httpserver.HTTPServer(
-        app,
-        max_body_size=UNLIMITED_BODY,
-        decompress_request=False,
-        idle_connection_timeout=config.server.idle_timeout,  # also bounds the wait for a request's head
-        # No body_timeout here: Tornado would arm a timer per request; BodyDeadlines
-        # enforces server.body_timeout with one sweep a second instead.
-    )
-    server.add_sockets(sockets)
+async def serve(config: Config, sockets: List[socket.socket], supervisor: Optional[int] = None) -> int:
+    """Start the sinks, serve on bound sockets until a stop signal, then drain; returns the exit status.
 
+    A stop signal while the sinks start stops the start-up there. A worker
+    (``supervisor`` is its supervisor's pid) stops too when its supervisor is
+    gone, whatever took it: workers never serve on as orphans.
+    """
     stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _stop_on_signal, signum, stopping)
-    try:
+    with StopSignals(stopping), OrphanWatch(supervisor, stopping):
+        app = make_app(config)
+        starting = asyncio.ensure_future(app.start())
+        await asyncio.wait([starting, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            await app.close()
+            log.info("stopped while the sinks were starting; sinks closed; bye")
+            return 0
+        starting.result()
+        server = tornado.httpserver.HTTPServer(
+            app,
+            max_body_size=UNLIMITED_BODY,
+            decompress_request=False,
+            idle_connection_timeout=config.server.idle_timeout,  # also bounds the wait for a request's head
+            # No body_timeout here: Tornado would arm a timer per request; BodyDeadlines
+            # enforces server.body_timeout with one sweep a second instead.
+        )
+        server.add_sockets(sockets)
         await stopping.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-    await app.context.drain.run(server, app.close, config.server.drain_timeout)
+        await app.context.drain.run(server, app.close, config.server.drain_timeout)
     return 0
-
-
-def _stop_on_signal(signum: int, stopping: asyncio.Event) -> None:
-    log.info("%s received: stopping", signal.Signals(signum).name)
-    stopping.set()

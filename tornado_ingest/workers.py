@@ -4,6 +4,8 @@ The parent binds, then forks before any sink connects, so each worker has its
 own producers and connections. SIGTERM or SIGINT to the parent is passed to
 every worker, each drains on its own, and the parent exits 0 when all did. A
 worker that dies unexpectedly is replaced, unless workers keep dying at start.
+SIGHUP is logged and changes nothing. Should the parent die anyway (SIGKILL, a
+crash), each worker notices within a second and stops (see ``OrphanWatch``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 import signal
 import time
 from typing import Callable, Dict
+
+from tornado_ingest.signals import log_ignored_hangup
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ def supervise(processes: int, work: Callable[[], int]) -> int:
                 os._exit(code)
         workers[pid] = time.monotonic()
 
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: log_ignored_hangup())
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     for _ in range(processes):

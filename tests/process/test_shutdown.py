@@ -109,7 +109,7 @@ def test_ready_goes_503_while_draining_and_in_flight_requests_finish(service_fac
     sender.join(10)
     assert outcome["status"] == 200
     assert service.process.wait(15) == 0
-    service.wait_for("drained 1 requests in flight")
+    service.wait_for("stopped: 1 requests in flight finished")
 
 
 def test_a_dead_worker_is_replaced(service_factory, tmp_path):

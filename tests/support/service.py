@@ -73,6 +73,17 @@ class Service:
                 return match
         raise AssertionError("no %r in the log:\n%s" % (pattern, "".join(self.log)))
 
+    def remaining_log(self, timeout=2.0):
+        """What the service logs from here on, until it has said nothing for ``timeout`` (or has exited)."""
+        lines = []
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                return "".join(lines)
+            self.log.append(line)
+            lines.append(line)
+
     def post(self, path, body, headers=None):
         request = urllib.request.Request(
             "http://127.0.0.1:%d%s" % (self.port, path),
