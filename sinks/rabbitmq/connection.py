@@ -155,23 +155,12 @@ class ConnectionKeeper:
         return lost
 
     async def _until_lost(self, lost: "asyncio.Future[None]") -> None:
-        """Wait for the connection's loss. One silent for two heartbeats counts as lost: pika's own check
-        waits up to twice (heartbeat + 5) seconds, and a frozen broker would look up all that time."""
         heartbeat = self.parameters.heartbeat or 0
-        connection = self.connection
-        if not heartbeat or connection is None:
-            await lost
-            return
-        loop = asyncio.get_running_loop()
-        received, heard_at = connection.bytes_received, loop.time()
-        while not lost.done():
-            await asyncio.wait([lost], timeout=heartbeat / 2)
-            if connection.bytes_received != received:
-                received, heard_at = connection.bytes_received, loop.time()
-            elif loop.time() - heard_at >= 2 * heartbeat and not lost.done():
-                why = "connection to %s lost: nothing from the broker for %.0fs (heartbeat %ss)"
-                self._lost_with(why % (self.redacted_url, loop.time() - heard_at, heartbeat))
-                self._drop_connection()
+        silent_for = await silence_or_loss(self.connection, lost, heartbeat)
+        if silent_for is not None:
+            why = "connection to %s lost: nothing from the broker for %.0fs (heartbeat %ss)"
+            self._lost_with(why % (self.redacted_url, silent_for, heartbeat))
+            self._drop_connection()
 
     async def _run_until_lost(self, lost: "asyncio.Future[None]", start: Callable[[Callable[..., None]], None]) -> Any:
         """Start one asynchronous pika operation and return what its callback got; fail if the connection goes."""
@@ -246,6 +235,27 @@ class ConnectionKeeper:
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(closed), GOODBYE_TIMEOUT)
         log.info("rabbitmq sink %r: connection to %s closed", self.sink_name, self.redacted_url)
+
+
+async def silence_or_loss(connection: Any, lost: "asyncio.Future[None]", heartbeat: float) -> Optional[float]:
+    """Wait for the connection's loss (None), or until it has been silent for two heartbeats (for how long).
+
+    pika's own check waits up to twice (heartbeat + 5) seconds, and a frozen
+    broker would look up all that time; the broker sends a heartbeat every half
+    heartbeat, so two heartbeats of silence mean it is gone.
+    """
+    if not heartbeat or connection is None:
+        await lost
+        return None
+    loop = asyncio.get_running_loop()
+    received, heard_at = connection.bytes_received, loop.time()
+    while not lost.done():
+        await asyncio.wait([lost], timeout=heartbeat / 2)
+        if connection.bytes_received != received:
+            received, heard_at = connection.bytes_received, loop.time()
+        elif loop.time() - heard_at >= 2 * heartbeat and not lost.done():
+            return loop.time() - heard_at
+    return None
 
 
 def _as_exception(error: Any) -> BaseException:
