@@ -15,6 +15,7 @@ from tornado_ingest.handlers import HealthHandler, IngestHandler, NotFoundHandle
 
 log = logging.getLogger(__name__)
 ACCESS_LOG = logging.getLogger("tornado.access")
+CLIENT_GONE = 499
 
 
 def build_sinks(config: Config) -> Dict[str, Sink]:
@@ -41,7 +42,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     context = getattr(handler, "context", None)
     if isinstance(context, Context) and context.drain.over:
         return  # cut off by the drain's timeout: the drain's last line counts it
-    status = handler.get_status()
+    # 499 (as nginx says it): the client closed its connection first, no answer reached it
+    status = CLIENT_GONE if getattr(handler, "client_gone", False) else handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if ACCESS_LOG.isEnabledFor(level):
         request = handler.request

@@ -53,6 +53,7 @@ class BaseHandler(RequestHandler):
         self.msgid: Optional[str] = None
         self.key_name: Optional[str] = None  # the API key's name, for the access log
         self.body_length: Optional[int] = None
+        self.client_gone = False  # the connection closed before the answer: the access log says 499
         self._counted = False
 
     def set_default_headers(self) -> None:
@@ -119,7 +120,9 @@ class BaseHandler(RequestHandler):
         self._uncount()
 
     def on_connection_close(self) -> None:
+        """The client closed (or half-closed) its connection before the answer: none can be sent."""
         super().on_connection_close()
+        self.client_gone = True
         self._uncount()
 
     def _uncount(self) -> None:
@@ -180,7 +183,10 @@ class IngestHandler(BaseHandler):
         dataset = self.context.config.datasets.get(dataset_id)
         if dataset is None:
             raise DatasetNotFound()
-        await self.context.router.deliver(dataset, record_for_request(dataset, data, msgid))
+        record = record_for_request(dataset, data, msgid)
+        if self.client_gone:
+            return  # nobody to answer: the record is not handed over (the client must send it again)
+        await self.context.router.deliver(dataset, record)
         self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid))
 
     def _too_large(self) -> PayloadTooLarge:
