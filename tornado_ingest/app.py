@@ -6,16 +6,14 @@ import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 import tornado.web
-from tornado.httputil import HTTPServerRequest
 
 from sinks.base import Sink
+from tornado_ingest.access_log import log_request
 from tornado_ingest.config import Config
 from tornado_ingest.context import Context
 from tornado_ingest.handlers import HealthHandler, IngestHandler, NotFoundHandler, ReadyHandler
 
 log = logging.getLogger(__name__)
-ACCESS_LOG = logging.getLogger("tornado.access")
-CLIENT_GONE = 499
 
 
 def build_sinks(config: Config) -> Dict[str, Sink]:
@@ -31,41 +29,6 @@ def get_handlers(context: Context) -> List[Tuple[str, Any, Dict[str, Any]]]:
         (r"/health/?", HealthHandler, kwargs),
         (r"/ready/?", ReadyHandler, kwargs),
     ]
-
-
-def log_request(handler: tornado.web.RequestHandler) -> None:
-    """The access line, formatted only when its level is logged (a cost per request).
-
-    The path without the query's values (a key sent as ``?api_key=`` must not
-    reach a log file), and the name of the API key that was used, if any.
-    """
-    context = getattr(handler, "context", None)
-    if isinstance(context, Context) and context.drain.over:
-        return  # cut off by the drain's timeout: the drain's last line counts it
-    # 499 (as nginx says it): the client closed its connection first, no answer reached it
-    status = CLIENT_GONE if getattr(handler, "client_gone", False) else handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    if ACCESS_LOG.isEnabledFor(level):
-        request = handler.request
-        key_name = getattr(handler, "key_name", None)
-        ACCESS_LOG.log(
-            level,
-            "%d %s %s (%s) %.2fms%s",
-            status,
-            request.method,
-            path_for_log(request),
-            request.remote_ip,
-            1000.0 * request.request_time(),
-            " key=%s" % key_name if key_name else "",
-        )
-
-
-def path_for_log(request: HTTPServerRequest) -> str:
-    """``/path?name=***&other=***``: the query's names, never its values."""
-    if not request.query:
-        return request.path
-    names = [part.partition("=")[0] for part in request.query.split("&") if part]
-    return "%s?%s" % (request.path, "&".join("%s=***" % name for name in names))
 
 
 class IngestApplication(tornado.web.Application):

@@ -14,6 +14,7 @@ from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from sinks.base import Sink
 from tornado_ingest import jsoncodec
+from tornado_ingest.access_log import path_for_log
 from tornado_ingest.context import Context
 from tornado_ingest.envelope import HEALTH_API_ID, INGEST_API_ID, READY_API_ID, build_envelope, local_time
 from tornado_ingest.errors import (
@@ -114,7 +115,12 @@ class BaseHandler(RequestHandler):
         if isinstance(value, ServiceUnavailable):
             log.warning("%s %s: %s (%s)", value.status_code, value.code, value.message, value.__cause__)
             return
-        super().log_exception(typ, value, tb)
+        # Not Tornado's own log lines: they quote the whole URI, and a query may carry a secret.
+        where = "%s %s" % (self.request.method, path_for_log(self.request))
+        if isinstance(value, HTTPError) and value.status_code < 500:
+            log.info("%d %s: %s", value.status_code, where, value.log_message or value.reason)
+        else:
+            log.error("unexpected error in %s", where, exc_info=(typ, value, tb))
 
     def on_finish(self) -> None:
         self._uncount()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import logging
 
 import pytest
 
@@ -143,3 +144,13 @@ class TestKeepAliveAfterRefusals:
 
         statuses = await asyncio.get_running_loop().run_in_executor(None, client)
         assert statuses == [401, 405, 200] * 10
+
+
+@pytest.mark.gen_test
+async def test_no_log_line_quotes_a_query_value(http_server, http_port, post, memory_sink, caplog):
+    caplog.set_level(logging.DEBUG)
+    await exchange(http_port, post_bytes("/v2/data/in/%ff?api_key=s3cret-1", GOOD))  # Tornado's own 400
+    memory_sink.failure = RuntimeError("boom")  # an unexpected error: a 500 with its traceback logged
+    assert (await post("/v2/data/in/events?api_key=s3cret-2", ingest_request())).code == 500
+    assert "boom" in caplog.text and "api_key=***" in caplog.text
+    assert "s3cret" not in caplog.text

@@ -1,0 +1,49 @@
+"""The access line: one per answered request, with nothing secret in it."""
+
+from __future__ import annotations
+
+import logging
+
+import tornado.web
+from tornado.httputil import HTTPServerRequest
+
+from tornado_ingest.context import Context
+
+ACCESS_LOG = logging.getLogger("tornado.access")
+#: the status logged when the client closed its connection before its answer (nginx's number for it)
+CLIENT_GONE = 499
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """The access line, formatted only when its level is logged (a cost per request).
+
+    The path without the query's values (a key sent as ``?api_key=`` must not
+    reach a log file), and the name of the API key that was used, if any.
+    """
+    context = getattr(handler, "context", None)
+    if isinstance(context, Context) and context.drain.over:
+        return  # cut off by the drain's timeout: the drain's last line counts it
+    # 499 (as nginx says it): the client closed its connection first, no answer reached it
+    status = CLIENT_GONE if getattr(handler, "client_gone", False) else handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if ACCESS_LOG.isEnabledFor(level):
+        request = handler.request
+        key_name = getattr(handler, "key_name", None)
+        ACCESS_LOG.log(
+            level,
+            "%d %s %s (%s) %.2fms%s",
+            status,
+            request.method,
+            path_for_log(request),
+            request.remote_ip,
+            1000.0 * request.request_time(),
+            " key=%s" % key_name if key_name else "",
+        )
+
+
+def path_for_log(request: HTTPServerRequest) -> str:
+    """``/path?name=***&other=***``: the query's names, never its values."""
+    if not request.query:
+        return request.path
+    names = [part.partition("=")[0] for part in request.query.split("&") if part]
+    return "%s?%s" % (request.path, "&".join("%s=***" % name for name in names))
