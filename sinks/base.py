@@ -15,7 +15,9 @@ Contract, for anyone writing a sink:
   destination this sink could never serve (raise ``ValueError`` saying why).
 - ``start()``: connect. It must not raise because a broker is down: the service
   starts anyway and ``health()`` says so.
-- ``send(destination, record)``: return once the record is safely stored;
+- ``send(destination, record)``: return once the record is safely stored,
+  with a ``Receipt`` when there is something to say about where it went (or
+  None);
   raise ``SinkUnavailable`` when it cannot be taken now (the client gets a 503),
   ``DestinationNotFound`` when the broker says the destination does not exist,
   ``RecordTooLarge`` when the broker will never take a record that large.
@@ -27,6 +29,7 @@ Contract, for anyone writing a sink:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 
 from voluptuous import Schema
@@ -83,6 +86,19 @@ class Record:
         return "Record(dataset=%r, msgid=%r, %d bytes)" % (self.dataset, self.msgid, len(self.value))
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """What a sink can say about a record it took: where it went, and whether it is only spooled.
+
+    ``where`` is JSON-able (a Kafka topic, partition and offset; a file's path
+    and byte offset; ...). ``spooled``: the record is on the sink's local spool,
+    durable, and will be delivered once the broker is back (not with the broker yet).
+    """
+
+    spooled: bool = False
+    where: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Sink:
     """Base class: subclasses set ``OPTIONS`` and implement the four methods."""
 
@@ -109,7 +125,7 @@ class Sink:
     async def start(self) -> None:
         raise NotImplementedError("sink %r (%s) lacks start()" % (self.name, type(self).__name__))
 
-    async def send(self, destination: str, record: Record) -> None:
+    async def send(self, destination: str, record: Record) -> Optional[Receipt]:
         raise NotImplementedError("sink %r (%s) lacks send()" % (self.name, type(self).__name__))
 
     def health(self) -> Health:

@@ -40,7 +40,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from voluptuous import All, Boolean, Length, Optional as Opt, Required, Schema
 
-from sinks.base import Record, Sink, SinkUnavailable
+from sinks.base import Receipt, Record, Sink, SinkUnavailable
 from sinks.handoff import BatchQueue, LoopInbox, settle
 from sinks.health import Health, HealthState
 
@@ -125,13 +125,15 @@ class FileSink(Sink):
         )
         self._writer.start()
 
-    async def send(self, destination: str, record: Record) -> None:
+    async def send(self, destination: str, record: Record) -> Optional[Receipt]:
         lines = self._lines
         if lines is None or lines.closed:
             raise SinkUnavailable("file sink %r is not running" % self.name)
         future = asyncio.get_running_loop().create_future()
         lines.submit(_Line(destination, record.value + b"\n", future))
         await future
+        return None
+
 
     def health(self) -> Health:
         if self._lines is None or self._lines.closed:

@@ -23,7 +23,7 @@ from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 
 from voluptuous import All, Coerce, Optional as Opt, Range, Schema
 
-from sinks.base import Record, Sink
+from sinks.base import Receipt, Record, Sink
 from sinks.health import Health
 from sinks.validation import SECONDS
 
@@ -48,12 +48,14 @@ class MemorySink(Sink):
     async def start(self) -> None:
         self.started = True
 
-    async def send(self, destination: str, record: Record) -> None:
+    async def send(self, destination: str, record: Record) -> Optional[Receipt]:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.failure is not None:
             raise self.failure
         self.records.append((destination, record))
+        return None
+
 
     def documents(self, destination: Optional[str] = None) -> List[Dict[str, Any]]:
         """The records received (for ``destination``, if given), decoded."""

@@ -7,9 +7,9 @@ live here and nowhere else.
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping
+from typing import Dict, Iterable, List, Mapping, Optional
 
-from sinks.base import DestinationNotFound, Record, RecordTooLarge, Sink, SinkUnavailable
+from sinks.base import DestinationNotFound, Receipt, Record, RecordTooLarge, Sink, SinkUnavailable
 from tornado_ingest.errors import PayloadTooLarge, ServiceUnavailable, TooManyRequests, TopicNotFound
 from tornado_ingest.settings import Dataset
 
@@ -21,8 +21,8 @@ class RecordRouter:
         self.records_in_flight: Dict[str, int] = {name: 0 for name in sinks}
         self._retry_after = {"Retry-After": str(retry_after)}
 
-    async def deliver(self, dataset: Dataset, record: Record) -> None:
-        """Hand one record to the dataset's sink; return once the sink has it."""
+    async def deliver(self, dataset: Dataset, record: Record) -> Optional[Receipt]:
+        """Hand one record to the dataset's sink; return once the sink has it, with what the sink said of it."""
         topic = dataset.entry_topic
         if not topic:
             raise TopicNotFound()
@@ -35,7 +35,7 @@ class RecordRouter:
             )
         self.records_in_flight[name] = in_flight + 1
         try:
-            await self.sinks[name].send(topic, record)
+            return await self.sinks[name].send(topic, record)
         except SinkUnavailable as exc:
             raise ServiceUnavailable(
                 "sink %r cannot take records now: %s" % (name, exc), headers=dict(self._retry_after)

@@ -7,7 +7,16 @@ import logging
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-from sinks.base import DestinationNotFound, Record, RecordTooLarge, Sink, SinkError, SinkUnavailable, describe_error
+from sinks.base import (
+    DestinationNotFound,
+    Receipt,
+    Record,
+    RecordTooLarge,
+    Sink,
+    SinkError,
+    SinkUnavailable,
+    describe_error,
+)
 from sinks.handoff import BatchQueue, LoopInbox, settle
 from sinks.health import Health, HealthState
 from sinks.kafka import compat, options as kafka_options
@@ -62,7 +71,7 @@ class KafkaSink(Sink):
         )
         self._thread.start()
 
-    async def send(self, destination: str, record: Record) -> None:
+    async def send(self, destination: str, record: Record) -> Optional[Receipt]:
         outgoing, deadlines = self._outgoing, self._deadlines
         if outgoing is None or deadlines is None or outgoing.closed:
             raise SinkUnavailable("kafka sink %r is not running" % self.name)
@@ -72,6 +81,8 @@ class KafkaSink(Sink):
         outgoing.submit(Outgoing(destination, record, future, time.monotonic() + self.send_timeout))
         deadlines.watch(future)
         await future
+        return None
+
 
     def health(self) -> Health:
         if self._outgoing is None or self._outgoing.closed:

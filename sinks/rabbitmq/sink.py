@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
-from sinks.base import Record, Sink, SinkUnavailable
+from sinks.base import Receipt, Record, Sink, SinkUnavailable
 from sinks.health import Health, HealthState
 from sinks.rabbitmq.compat import pika
 from sinks.rabbitmq.confirms import ConfirmTracker
@@ -64,7 +64,7 @@ class RabbitMQSink(Sink):
     async def start(self) -> None:
         await self.keeper.start()
 
-    async def send(self, destination: str, record: Record) -> None:
+    async def send(self, destination: str, record: Record) -> Optional[Receipt]:
         if not self.state.up:
             raise SinkUnavailable(self.state.error or "not connected")
         self.confirms.ensure_room()
@@ -78,6 +78,8 @@ class RabbitMQSink(Sink):
         except Exception as exc:  # the channel or connection just closed
             raise SinkUnavailable("cannot publish: %s" % describe(exc)) from None
         await self.confirms.track(destination, record.value)
+        return None
+
 
     def health(self) -> Health:
         return self.state.snapshot(
