@@ -17,6 +17,8 @@ setup(
         "tornado>=6.2",
         "voluptuous>=0.13.1",
         "PyYAML>=5.4",
+        # Prometheus metrics, with a multiprocess mode for --processes N: no hand-written exposition.
+        "prometheus_client>=0.16",
     ],
     extras_require={
         # crc32c: without it kafka-python checksums every record in pure Python.

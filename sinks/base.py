@@ -30,7 +30,7 @@ Contract, for anyone writing a sink:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 from voluptuous import Schema
 
@@ -67,20 +67,37 @@ class Record:
     """One downstream record, serialised once, with what brokers attach to it.
 
     ``value`` is the UTF-8 JSON document; ``key`` the optional message key;
-    ``headers`` the (name, bytes) pairs brokers carry beside the value.
+    ``trace`` the request's id and W3C trace context, as (name, text) pairs, so
+    a consumer can follow a record back to the request that brought it.
     """
 
-    __slots__ = ("value", "key", "dataset", "msgid")
+    __slots__ = ("value", "key", "dataset", "msgid", "trace")
 
-    def __init__(self, value: bytes, dataset: str, msgid: str, key: Optional[bytes] = None):
+    def __init__(
+        self,
+        value: bytes,
+        dataset: str,
+        msgid: str,
+        key: Optional[bytes] = None,
+        trace: Sequence[Tuple[str, str]] = (),
+    ):
         self.value = value
         self.dataset = dataset
         self.msgid = msgid
         self.key = key
+        self.trace = tuple(trace)
+
+    @property
+    def header_texts(self) -> Dict[str, str]:
+        """The headers a broker message carries: ``dataset``, ``msgid``, then the trace (AMQP takes text)."""
+        headers = {"dataset": self.dataset, "msgid": self.msgid}
+        headers.update(self.trace)
+        return headers
 
     @property
     def headers(self) -> List[Tuple[str, bytes]]:
-        return [("dataset", self.dataset.encode()), ("msgid", self.msgid.encode())]
+        """The same headers as (name, bytes) pairs (Kafka takes bytes)."""
+        return [(name, text.encode("utf-8")) for name, text in self.header_texts.items()]
 
     def __repr__(self) -> str:
         return "Record(dataset=%r, msgid=%r, %d bytes)" % (self.dataset, self.msgid, len(self.value))

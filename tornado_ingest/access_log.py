@@ -8,26 +8,33 @@ import tornado.web
 from tornado.httputil import HTTPServerRequest
 
 from tornado_ingest.context import Context
+from tornado_ingest.metrics import NOT_INGEST
 
 ACCESS_LOG = logging.getLogger("tornado.access")
 #: the status logged when the client closed its connection before its answer (nginx's number for it)
 CLIENT_GONE = 499
 
 
-def log_request(handler: tornado.web.RequestHandler) -> None:
-    """The access line, formatted only when its level is logged (a cost per request).
-
-    The path without the query's values (a key sent as ``?api_key=`` must not
-    reach a log file), and the name of the API key that was used, if any.
-    """
+def request_done(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's log function: count the request in the metrics, then write its access line."""
     context = getattr(handler, "context", None)
-    if isinstance(context, Context) and context.drain.over:
+    if not isinstance(context, Context):
+        return
+    if context.drain.over:
         return  # cut off by the drain's timeout: the drain's last line counts it
     # 499 (as nginx says it): the client closed its connection first, no answer reached it
-    status = CLIENT_GONE if getattr(handler, "client_gone", False) else handler.get_status()
+    gone = getattr(handler, "client_gone", False)
+    status = CLIENT_GONE if gone else handler.get_status()
+    request = handler.request
+    seconds = request.request_time()
+    context.metrics.request_answered(
+        getattr(handler, "dataset_label", NOT_INGEST),
+        "CLIENT_GONE" if gone else getattr(handler, "outcome", "OK"),
+        status,
+        seconds,
+    )
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if ACCESS_LOG.isEnabledFor(level):
-        request = handler.request
         key_name = getattr(handler, "key_name", None)
         ACCESS_LOG.log(
             level,
@@ -36,7 +43,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
             request.method,
             path_for_log(request),
             request.remote_ip,
-            1000.0 * request.request_time(),
+            1000.0 * seconds,
             " key=%s" % key_name if key_name else "",
         )
 

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import tornado.web
 
 from sinks.base import Sink
-from tornado_ingest.access_log import log_request
+from tornado_ingest.access_log import request_done
 from tornado_ingest.config import Config
 from tornado_ingest.context import Context
 from tornado_ingest.handlers import HealthHandler, IngestHandler, NotFoundHandler, ReadyHandler
@@ -40,7 +40,7 @@ class IngestApplication(tornado.web.Application):
             get_handlers(self.context),
             default_handler_class=NotFoundHandler,
             default_handler_args={"context": self.context},
-            log_function=log_request,
+            log_function=request_done,
             **settings,
         )
 

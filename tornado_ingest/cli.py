@@ -37,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, key in SERVER_FLAGS.items():
         parser.add_argument(flag, metavar=key.upper(), help="server.%s: %s" % (key, meaning_of(ServerSettings, key)))
     parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO"
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default INFO (any case)",
     )
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -9,6 +9,8 @@ environment; ``$${`` writes a literal ``${``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -79,6 +81,7 @@ class Config:
     datasets: Dict[str, Dataset]
     keys: KeyRing = field(default_factory=lambda: KeyRing([]))
     source: str = "<memory>"
+    digest: str = ""  # SHA-256 of the config file (of the document, when there is no file)
 
     def needed_sinks(self) -> List[str]:
         """The sinks some routable dataset writes to: readiness waits on these."""
@@ -99,7 +102,9 @@ def load_config(path: Optional[str] = None, overrides: Optional[Overrides] = Non
             text = stream.read()
     except OSError as exc:
         raise ConfigError("", "cannot read config %s: %s" % (path, exc.strerror or exc)) from None
-    return parse_config(load_yaml(text), source=path, overrides=overrides)
+    config = parse_config(load_yaml(text), source=path, overrides=overrides)
+    config.digest = hashlib.sha256(text).hexdigest()
+    return config
 
 
 def load_yaml(text: Any) -> Any:
@@ -132,7 +137,8 @@ def parse_config(document: Any, source: str = "<memory>", overrides: Optional[Ov
         dataset_id: _dataset(dataset_id, entry, sink_specs) for dataset_id, entry in checked["datasets"].items()
     }
     keys = _key_ring(_validate(AUTH_SCHEMA, checked["auth"] or {}, ["auth"]), datasets)
-    return Config(server=server, sinks=sink_specs, datasets=datasets, keys=keys, source=source)
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+    return Config(server=server, sinks=sink_specs, datasets=datasets, keys=keys, source=source, digest=digest)
 
 
 def _sink_spec(name: str, entry: Dict[str, Any]) -> SinkSpec:

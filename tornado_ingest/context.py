@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from sinks.base import Sink
 from tornado_ingest.bodies import BodyDeadlines
 from tornado_ingest.config import Config
-from tornado_ingest.delivery import RecordRouter
+from tornado_ingest.delivery import RecordRouter, SinkGate
 from tornado_ingest.drain import Drain
+from tornado_ingest.metrics import Metrics
 from tornado_ingest.settings import ServerSettings
 
 
@@ -19,15 +21,20 @@ class Context:
     router: RecordRouter  # records to their sinks
     drain: Drain  # requests in flight, and stopping
     bodies: BodyDeadlines  # request bodies that must arrive in time
+    metrics: Metrics
+    started_at: float = field(default_factory=time.time)
 
     @classmethod
     def build(cls, config: Config, sinks: Dict[str, Sink]) -> "Context":
-        max_inflight = {name: spec.max_inflight for name, spec in config.sinks.items()}
+        metrics = Metrics()
+        gates = {name: SinkGate(name, sink, config.sinks[name].max_inflight, metrics) for name, sink in sinks.items()}
+        metrics.config_loaded(config.digest, config.source)
         return cls(
             config=config,
-            router=RecordRouter(sinks, max_inflight, config.server.retry_after),
+            router=RecordRouter(gates, config.server.retry_after),
             drain=Drain(),
             bodies=BodyDeadlines(config.server),
+            metrics=metrics,
         )
 
     @property

@@ -7,36 +7,67 @@ live here and nowhere else.
 
 from __future__ import annotations
 
+import time
 from typing import Dict, Iterable, List, Mapping, Optional
 
 from sinks.base import DestinationNotFound, Receipt, Record, RecordTooLarge, Sink, SinkUnavailable
 from tornado_ingest.errors import PayloadTooLarge, ServiceUnavailable, TooManyRequests, TopicNotFound
+from tornado_ingest.metrics import Metrics
 from tornado_ingest.settings import Dataset
 
 
-class RecordRouter:
-    def __init__(self, sinks: Dict[str, Sink], max_inflight: Mapping[str, int], retry_after: int) -> None:
-        self.sinks = sinks
+class SinkGate:
+    """One sink, its bound on records in flight and its figures; kept across reloads while the sink is unchanged."""
+
+    def __init__(self, name: str, sink: Sink, max_inflight: int, metrics: Metrics) -> None:
+        self.name = name
+        self.sink = sink
+        self.in_flight = 0
         self.max_inflight = max_inflight
-        self.records_in_flight: Dict[str, int] = {name: 0 for name in sinks}
+        self.in_flight_gauge = metrics.in_flight.labels(name)
+        self.max_inflight_gauge = metrics.max_inflight.labels(name)
+        self.max_inflight_gauge.set(max_inflight)
+        self.ack_seconds = metrics.ack_seconds.labels(name)
+        self.refused = {status: metrics.refusals.labels(name, status) for status in ("429", "503")}
+        self.up_gauge = metrics.sink_up.labels(name)
+
+    def limit(self, max_inflight: int) -> None:
+        self.max_inflight = max_inflight
+        self.max_inflight_gauge.set(max_inflight)
+
+
+class RecordRouter:
+    def __init__(self, gates: Mapping[str, SinkGate], retry_after: int) -> None:
+        self.gates = gates
+        self.sinks: Dict[str, Sink] = {name: gate.sink for name, gate in gates.items()}
         self._retry_after = {"Retry-After": str(retry_after)}
+
+    @property
+    def records_in_flight(self) -> Dict[str, int]:
+        return {name: gate.in_flight for name, gate in self.gates.items()}
 
     async def deliver(self, dataset: Dataset, record: Record) -> Optional[Receipt]:
         """Hand one record to the dataset's sink; return once the sink has it, with what the sink said of it."""
         topic = dataset.entry_topic
         if not topic:
             raise TopicNotFound()
-        name = dataset.sink
-        in_flight = self.records_in_flight[name]
-        if in_flight >= self.max_inflight[name]:
+        gate = self.gates[dataset.sink]
+        name = gate.name
+        if gate.in_flight >= gate.max_inflight:
+            gate.refused["429"].inc()
             raise TooManyRequests(
-                "sink %r has %d records in flight (max_inflight); retry later" % (name, in_flight),
+                "sink %r has %d records in flight (max_inflight); retry later" % (name, gate.in_flight),
                 headers=dict(self._retry_after),
             )
-        self.records_in_flight[name] = in_flight + 1
+        gate.in_flight += 1
+        gate.in_flight_gauge.inc()
+        started = time.monotonic()
         try:
-            return await self.sinks[name].send(topic, record)
+            receipt = await gate.sink.send(topic, record)
+            gate.ack_seconds.observe(time.monotonic() - started)
+            return receipt
         except SinkUnavailable as exc:
+            gate.refused["503"].inc()
             raise ServiceUnavailable(
                 "sink %r cannot take records now: %s" % (name, exc), headers=dict(self._retry_after)
             ) from exc
@@ -45,8 +76,14 @@ class RecordRouter:
         except RecordTooLarge as exc:
             raise PayloadTooLarge("sink %r refuses a record this large: %s" % (name, exc)) from exc
         finally:
-            self.records_in_flight[name] -= 1
+            gate.in_flight -= 1
+            gate.in_flight_gauge.dec()
 
     def sinks_down(self, names: Iterable[str]) -> List[str]:
         """Those of ``names`` whose sink says it is down."""
         return [name for name in names if not self.sinks[name].is_up]
+
+    def refresh_gauges(self) -> None:
+        """Each sink's up/down into its gauge (once a second, and at each scrape)."""
+        for gate in self.gates.values():
+            gate.up_gauge.set(1 if gate.sink.is_up else 0)

@@ -19,9 +19,12 @@ class IngestError(HTTPError):
     code = "INTERNAL_SERVER_ERROR"
     default_message = "Internal server error"
 
+    #: headers every answer of this kind carries
+    default_headers: Dict[str, str] = {}
+
     def __init__(self, message: Optional[str] = None, headers: Optional[Dict[str, str]] = None):
         self.message = message or self.default_message
-        self.headers = headers or {}
+        self.headers = {**self.default_headers, **(headers or {})}
         super().__init__(self.status_code, reason=None)
 
     def __str__(self) -> str:
@@ -61,6 +64,7 @@ class Unauthorized(IngestError):
     response_code = "UNAUTHORIZED"
     code = "UNAUTHORIZED"
     default_message = "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+    default_headers = {"WWW-Authenticate": 'Bearer realm="tornado-ingest"'}
 
 
 class Forbidden(IngestError):

@@ -27,6 +27,7 @@ from tornado_ingest.errors import (
     ServiceUnavailable,
     error_for_status,
 )
+from tornado_ingest.metrics import NOT_INGEST, UNKNOWN_DATASET
 from tornado_ingest.records import record_for_request
 from tornado_ingest.request import (
     check_content_type,
@@ -38,6 +39,7 @@ from tornado_ingest.request import (
     validate_request,
 )
 from tornado_ingest.tornado_compat import answer_finished, close_after_answer
+from tornado_ingest.tracing import REQUEST_ID_HEADER, request_id_for, trace_context
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,16 @@ class BaseHandler(RequestHandler):
         self.key_name: Optional[str] = None  # the API key's name, for the access log
         self.body_length: Optional[int] = None
         self.client_gone = False  # the connection closed before the answer: the access log says 499
+        self.dataset_label = NOT_INGEST  # for the metrics: a configured dataset id, or a fixed stand-in
+        self.outcome = "OK"  # the answer's code: OK or the error's code
         self._counted = False
 
     def set_default_headers(self) -> None:
+        """Also run again when an error answer is built: what is set here is on every answer."""
         self.set_header("Content-Type", "application/json; charset=utf-8")
+        if not hasattr(self, "request_id"):  # the first call comes from Tornado's constructor, before initialize
+            self.request_id = request_id_for(self.request.headers)
+        self.set_header(REQUEST_ID_HEADER, self.request_id)
 
     def prepare(self) -> None:
         self.context.drain.request_started(self.request)
@@ -88,6 +96,7 @@ class BaseHandler(RequestHandler):
         if isinstance(exc, HTTPError) and not isinstance(exc, IngestError):
             close_after_answer(self.request)  # Tornado refused it before any of our code ran: its body is unread
         error = exc if isinstance(exc, IngestError) else self.contract_error(status_code, exc)
+        self.outcome = error.code
         self.set_status(error.status_code)
         for name, value in error.headers.items():
             self.set_header(name, value)
@@ -144,8 +153,10 @@ class IngestHandler(BaseHandler):
     allowed_methods = ("POST",)
 
     def check_request(self) -> None:
+        dataset_id = self.path_args[0]
+        self.dataset_label = dataset_id if dataset_id in self.context.config.datasets else UNKNOWN_DATASET
         super().check_request()
-        self.key_name = self.context.config.keys.authorize(self.request.headers, self.path_args[0])
+        self.key_name = self.context.config.keys.authorize(self.request.headers, dataset_id)
         self._limit = self.context.settings.max_body_bytes
         self._chunks: List[bytes] = []
         self._received = 0
@@ -189,10 +200,13 @@ class IngestHandler(BaseHandler):
         dataset = self.context.config.datasets.get(dataset_id)
         if dataset is None:
             raise DatasetNotFound()
-        record = record_for_request(dataset, data, msgid)
+        record = record_for_request(dataset, data, msgid, trace_context(self.request_id, self.request.headers))
         if self.client_gone:
             return  # nobody to answer: the record is not handed over (the client must send it again)
         await self.context.router.deliver(dataset, record)
+        self.context.metrics.accepted(
+            dataset.id, dataset.sink, len(data) if isinstance(data, list) else 1, len(record.value)
+        )
         self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid))
 
     def _too_large(self) -> PayloadTooLarge:

@@ -15,7 +15,7 @@ where ``events`` and ``id`` are the dataset's ``extraction_key`` and
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sinks.base import Record
 from tornado_ingest import jsoncodec
@@ -72,8 +72,8 @@ def record_key(document: Dict[str, Any], path: Sequence[str]) -> Optional[bytes]
     return str(value).encode("utf-8")
 
 
-def record_for_request(dataset: Dataset, data: Any, msgid: str) -> Record:
-    """The record a sink receives for one request."""
+def record_for_request(dataset: Dataset, data: Any, msgid: str, trace: Sequence[Tuple[str, str]] = ()) -> Record:
+    """The record a sink receives for one request (``trace``: the request id and trace context it carries)."""
     document = record_document(dataset, data, msgid)
     key = record_key(document, dataset.key_path) if dataset.key_path else None
-    return Record(encode_document(document), dataset=dataset.id, msgid=msgid, key=key)
+    return Record(encode_document(document), dataset=dataset.id, msgid=msgid, key=key, trace=trace)

@@ -71,7 +71,7 @@ class RabbitMQSink(Sink):
         properties = pika.BasicProperties(
             content_type=CONTENT_TYPE,
             delivery_mode=PERSISTENT,
-            headers={"dataset": record.dataset, "msgid": record.msgid},
+            headers=record.header_texts,
         )
         try:
             self.keeper.channel.basic_publish(self.exchange, destination, record.value, properties, mandatory=True)

@@ -19,7 +19,7 @@ import pytest
 
 from sinks.base import Record
 from tests.support import skip_or_fail
-from tests.support.data_in import envelope_of, ingest_request
+from tests.support.data_in import TRACED, TRACEPARENT, envelope_of, ingest_request
 
 try:
     import kafka  # noqa: F401
@@ -146,8 +146,9 @@ def assert_unavailable(response):
 @pytest.mark.gen_test(timeout=30)
 async def test_a_single_event_reaches_kafka_field_by_field(ingest, kafka_target, topics):
     before = int(time.time() * 1000)
-    response = await ingest("telemetry", ingest_request(data=EVENT, msgid="single-1"))
+    response = await ingest("telemetry", ingest_request(data=EVENT, msgid="single-1"), headers=TRACED)
     assert_envelope_ok(response)
+    assert response.headers["X-Request-ID"] == "req-42"
 
     [message] = await asyncio.get_running_loop().run_in_executor(None, kafka_target.consume, topics.telemetry, 1)
     record = json.loads(message.value)
@@ -160,7 +161,13 @@ async def test_a_single_event_reaches_kafka_field_by_field(ingest, kafka_target,
     assert meta["source"] == {"connector": "api", "connectorInstance": "api"}
     assert (meta["flags"], meta["timespans"], meta["error"]) == ({}, {}, {})
     assert message.key == b"device-42"
-    assert [(name, value) for name, value in message.headers] == [("dataset", b"telemetry"), ("msgid", b"single-1")]
+    assert [(name, value) for name, value in message.headers] == [
+        ("dataset", b"telemetry"),
+        ("msgid", b"single-1"),
+        ("request_id", b"req-42"),
+        ("traceparent", TRACEPARENT.encode()),
+        ("tracestate", b"rojo=00f067aa0ba902b7"),
+    ]
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -176,7 +183,8 @@ async def test_a_batch_is_one_message_without_key(ingest, kafka_target, topics):
     assert record["id"] == record["msgid"] == "batch-1"
     assert record["dataset"] == "batches"
     assert message.key is None
-    assert dict(message.headers) == {"dataset": b"batches", "msgid": b"batch-1"}
+    request_id = response.headers["X-Request-ID"].encode()  # generated: the client sent none
+    assert dict(message.headers) == {"dataset": b"batches", "msgid": b"batch-1", "request_id": request_id}
 
 
 @pytest.mark.gen_test(timeout=30)

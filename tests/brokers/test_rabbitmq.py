@@ -23,7 +23,7 @@ from sinks.base import DestinationNotFound, Record, SinkUnavailable
 from sinks.rabbitmq import RabbitMQSink
 from sinks.redact import redact
 from tests.support import skip_or_fail
-from tests.support.data_in import JSON_HEADERS, body_of, envelope_of, ingest_request
+from tests.support.data_in import JSON_HEADERS, TRACED, TRACEPARENT, body_of, envelope_of, ingest_request
 from tests.support.rabbitmq import (
     RABBITMQ_URL,
     Admin,
@@ -162,7 +162,7 @@ def assert_unavailable(response):
 @pytest.mark.gen_test
 async def test_single_event_is_a_persistent_json_message(ingest, broker, names, tmp_path):
     request = ingest_request(msgid="single-1")
-    response = await ingest("orders", request)
+    response = await ingest("orders", request, headers=TRACED)
     assert response.code == 200, response.body
     assert envelope_of(response)["params"]["status"] == "SUCCESS"
     assert (await ingest("example", request)).code == 200  # the same record, to the file sink
@@ -173,7 +173,13 @@ async def test_single_event_is_a_persistent_json_message(ingest, broker, names, 
     assert method.routing_key == names["queue"] and method.exchange == ""
     assert properties.delivery_mode == 2
     assert properties.content_type == "application/json"
-    assert headers_of(properties) == {"dataset": "orders", "msgid": "single-1"}
+    assert headers_of(properties) == {
+        "dataset": "orders",
+        "msgid": "single-1",
+        "request_id": "req-42",
+        "traceparent": TRACEPARENT,
+        "tracestate": "rojo=00f067aa0ba902b7",
+    }
     record = json.loads(body)
     assert record["event"] == request["data"]
     assert record["dataset"] == "orders" and record["msgid"] == "single-1"
@@ -191,7 +197,8 @@ async def test_batch_is_one_message(ingest, broker, names):
     ((_, properties, body),) = await off_loop(broker.drain, names["queue"])
     record = json.loads(body)
     assert record["events"] == events and record["id"] == "batch-1" and record["msgid"] == "batch-1"
-    assert headers_of(properties) == {"dataset": "orders", "msgid": "batch-1"}
+    request_id = response.headers["X-Request-ID"]  # generated: the client sent none
+    assert headers_of(properties) == {"dataset": "orders", "msgid": "batch-1", "request_id": request_id}
 
 
 @pytest.mark.gen_test(timeout=20)

@@ -154,3 +154,25 @@ async def test_no_log_line_quotes_a_query_value(http_server, http_port, post, me
     assert (await post("/v2/data/in/events?api_key=s3cret-2", ingest_request())).code == 500
     assert "boom" in caplog.text and "api_key=***" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        post_bytes("/v2/data/in/events", GOOD, "X-Request-ID: mine-1"),  # 200
+        post_bytes("/nowhere", GOOD, "X-Request-ID: mine-1"),  # 404
+        post_bytes("/v2/data/in/events", b"{", "X-Request-ID: mine-1"),  # 400
+        post_bytes("/v2/data/in/events", b"", "X-Request-ID: mine-1", "Content-Length: abc"),  # 400, framing
+        b"PROPFIND /health HTTP/1.1\r\nHost: x\r\nX-Request-ID: mine-1\r\n\r\n",  # Tornado's own 405
+    ],
+)
+@pytest.mark.gen_test
+async def test_every_answer_echoes_the_request_id(http_server, http_port, request_bytes):
+    response = await exchange(http_port, request_bytes)
+    assert response.headers.get("x-request-id") == "mine-1", (response.status, response.headers)
+
+
+@pytest.mark.gen_test
+async def test_a_request_id_is_made_when_none_is_sent(post):
+    first, second = [await post("/v2/data/in/events", ingest_request()) for _ in range(2)]
+    assert len(first.headers["X-Request-ID"]) == 32 and first.headers["X-Request-ID"] != second.headers["X-Request-ID"]

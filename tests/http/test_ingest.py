@@ -96,7 +96,8 @@ async def test_single_event_record_shape(post, memory_sink):
         "source": {"connector": "api", "connectorInstance": "api"},
     }
     assert record.key == b"d-7"
-    assert record.headers == [("dataset", b"events"), ("msgid", b"single-1")]
+    request_id = response.headers["X-Request-ID"].encode()
+    assert record.headers == [("dataset", b"events"), ("msgid", b"single-1"), ("request_id", request_id)]
 
 
 @pytest.mark.gen_test

@@ -15,6 +15,14 @@ REFERENCE_REQUEST: Dict[str, Any] = {
 }
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+#: a request id and a W3C trace context, as a traced client sends them
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+TRACED = {
+    "Content-Type": "application/json",
+    "X-Request-ID": "req-42",
+    "traceparent": TRACEPARENT,
+    "tracestate": "rojo=00f067aa0ba902b7",
+}
 
 
 def ingest_request(data: Any = None, msgid: str = "m-1", **overrides: Any) -> Dict[str, Any]:
