@@ -8,13 +8,16 @@ test and carries its marker, so kinds run apart (``pytest -m unit``, ``pytest te
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
 
 from tests.support import service as service_process
 from tests.support.data_in import JSON_HEADERS, body_of
-from tornado_ingest.app import make_app
+from tornado_ingest.app import make_app, make_management_app
 from tornado_ingest.config import parse_config
 
 FOLDER_MARKERS = {"unit": "unit", "http": "http", "brokers": "broker", "process": "process"}
@@ -111,3 +114,25 @@ def ingest(post):
         return await post("/v2/data/in/" + dataset, body, headers=headers, **kwargs)
 
     return send
+
+
+@pytest.fixture
+def management_url(app, io_loop):
+    """The management listener (``server.management_port``) of the same service, on a port of its own."""
+    server = HTTPServer(make_management_app(app.service))
+    sock, port = bind_unused_port()
+    server.add_sockets([sock])
+    yield "http://127.0.0.1:%d" % port
+    server.stop()
+
+
+@pytest.fixture
+def health(http_client, management_url):
+    """``await health()``: ``/health``'s result as the operator sees it (the sinks in detail)."""
+
+    async def get():
+        response = await http_client.fetch(management_url + "/health")
+        assert response.code == 200
+        return json.loads(response.body)["result"]
+
+    return get

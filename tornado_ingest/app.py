@@ -1,8 +1,7 @@
-"""The application factory: routes, and the sinks built once per process."""
+"""The application factories: the ingest listener's routes, and the management listener's."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 import tornado.web
@@ -11,62 +10,56 @@ from sinks.base import Sink
 from tornado_ingest.access_log import request_done
 from tornado_ingest.config import Config
 from tornado_ingest.context import Context
-from tornado_ingest.handlers import HealthHandler, IngestHandler, NotFoundHandler, ReadyHandler
+from tornado_ingest.handlers import HealthHandler, IngestHandler, MetricsHandler, NotFoundHandler, ReadyHandler
+from tornado_ingest.service import Service
 
-log = logging.getLogger(__name__)
-
-
-def build_sinks(config: Config) -> Dict[str, Sink]:
-    """One sink object per configured sink; nothing connects until ``start``."""
-    return {name: spec.build() for name, spec in config.sinks.items()}
+Routes = List[Tuple[str, Any, Dict[str, Any]]]
 
 
-def get_handlers(context: Context) -> List[Tuple[str, Any, Dict[str, Any]]]:
-    kwargs = {"context": context}
-    return [
-        # A trailing slash is the same route (Express, behind the upstream API, ignores it too).
-        (r"/v2/data/in/([^/]+)/?", IngestHandler, kwargs),
+def get_handlers(service: Service, management: bool = False) -> Routes:
+    """The routes of one listener; ``management``: the operator's (no ingest; /health in detail, /metrics open)."""
+    kwargs = {"service": service, "management": management}
+    # A trailing slash is the same route (Express, behind the upstream API, ignores it too).
+    routes = [] if management else [(r"/v2/data/in/([^/]+)/?", IngestHandler, kwargs)]
+    return routes + [
         (r"/health/?", HealthHandler, kwargs),
         (r"/ready/?", ReadyHandler, kwargs),
+        (r"/metrics/?", MetricsHandler, kwargs),
     ]
 
 
 class IngestApplication(tornado.web.Application):
-    """A Tornado application that owns its sinks: ``start`` them, ``close`` them."""
+    """The ingest listener's application; its ``service`` owns the sinks (``start``, ``close``)."""
 
-    def __init__(self, config: Config, sinks: Optional[Dict[str, Sink]] = None, **settings: Any):
-        self.context = Context.build(config, sinks if sinks is not None else build_sinks(config))
+    def __init__(self, service: Service, management: bool = False, **settings: Any):
+        self.service = service
         super().__init__(
-            get_handlers(self.context),
+            get_handlers(service, management),
             default_handler_class=NotFoundHandler,
-            default_handler_args={"context": self.context},
+            default_handler_args={"service": service, "management": management},
             log_function=request_done,
             **settings,
         )
 
     @property
+    def context(self) -> Context:
+        return self.service.context
+
+    @property
     def sinks(self) -> Dict[str, Sink]:
-        return self.context.router.sinks
+        return self.service.sinks
 
     async def start(self) -> None:
-        self.context.bodies.start()
-        for sink in self.sinks.values():
-            await sink.start()
-            log.info("sink %r started: %s", sink.name, "up" if sink.is_up else "down: %s" % sink.health().error)
-        keys = self.context.config.keys
-        if keys.enabled:
-            log.info("API keys required on the ingest endpoint (%d keys)", len(keys.keys))
-        else:
-            log.warning("no API keys configured: anyone who can reach the ingest endpoint may write to every dataset")
+        await self.service.start()
 
     async def close(self) -> None:
-        self.context.bodies.stop()
-        for sink in self.sinks.values():
-            try:
-                await sink.close()
-            except Exception:  # one sink's failure must not keep the others open
-                log.exception("sink %r did not close cleanly", sink.name)
+        await self.service.close()
 
 
 def make_app(config: Config, sinks: Optional[Dict[str, Sink]] = None, **settings: Any) -> IngestApplication:
-    return IngestApplication(config, sinks, **settings)
+    return IngestApplication(Service(config, sinks), **settings)
+
+
+def make_management_app(service: Service, **settings: Any) -> IngestApplication:
+    """The management listener (``server.management_port``): /metrics, /health and /ready for operators."""
+    return IngestApplication(service, management=True, **settings)

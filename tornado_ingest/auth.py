@@ -56,6 +56,13 @@ class KeyRing:
         """The key's name; ``Unauthorized`` (401) or ``Forbidden`` (403) otherwise."""
         if not self.keys:
             return None
+        found = self.identify(headers)
+        if not found.may_write(dataset_id):
+            raise Forbidden("API key %r may not write to dataset %r" % (found.name, dataset_id))
+        return found.name
+
+    def identify(self, headers: HTTPHeaders) -> ApiKey:
+        """The configured key the request presents, whatever it may write to; ``Unauthorized`` (401) otherwise."""
         presented = presented_key(headers)
         if presented is None:
             raise Unauthorized()
@@ -66,9 +73,7 @@ class KeyRing:
                 found = key
         if found is None:
             raise Unauthorized("Unknown API key")
-        if not found.may_write(dataset_id):
-            raise Forbidden("API key %r may not write to dataset %r" % (found.name, dataset_id))
-        return found.name
+        return found
 
 
 def presented_key(headers: HTTPHeaders) -> Optional[str]:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import List, Optional
 
 from tornado_ingest import __version__
 from tornado_ingest.config import ConfigError, load_config
 from tornado_ingest.settings import ServerSettings, meaning_of
+from tornado_ingest.workers import metrics_shared_by
 
 PROG = "tornado-ingest"
 EXIT_CONFIG_ERROR = 2
@@ -67,9 +69,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if flag is not None:
             return _flag_error(flag, flags[SERVER_FLAGS[flag]], exc.reason)
         return _config_error(args.config, exc)
-    from tornado_ingest.server import run_service
+    processes = config.server.processes or os.cpu_count() or 1
+    with metrics_shared_by(processes):  # before anything imports prometheus_client
+        from tornado_ingest.server import run_service
 
-    return run_service(config)
+        return run_service(config)
 
 
 # Broker drivers log every failed reconnect attempt at ERROR; the sinks log one

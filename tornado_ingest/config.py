@@ -130,6 +130,8 @@ def parse_config(document: Any, source: str = "<memory>", overrides: Optional[Ov
             document[section] = {**(document.get(section) or {}), **values}
     checked = _validate(DOCUMENT_SCHEMA, document, [])
     server = ServerSettings(**_validate(SERVER_SCHEMA, checked["server"] or {}, ["server"]))
+    if server.management_port and server.management_port == server.port:
+        raise ConfigError("server.management_port", "must differ from server.port (%d)" % server.port)
     sink_specs = {name: _sink_spec(name, entry) for name, entry in checked["sinks"].items()}
     if not sink_specs:
         raise ConfigError("sinks", "define at least one sink")

@@ -24,6 +24,7 @@ from tornado_ingest.errors import IngestError
 INGEST_API_ID = "api.data.in"
 HEALTH_API_ID = "api.health"
 READY_API_ID = "api.ready"
+METRICS_API_ID = "api.metrics"
 API_VERSION = "v2"
 SUCCESS_MESSAGE = "Data ingested successfully"
 

@@ -8,15 +8,22 @@ keeps up to ``server.max_body_bytes`` and the others discard what they get.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from sinks.base import Sink
-from tornado_ingest import jsoncodec
+from tornado_ingest import __version__, jsoncodec
 from tornado_ingest.access_log import path_for_log
-from tornado_ingest.context import Context
-from tornado_ingest.envelope import HEALTH_API_ID, INGEST_API_ID, READY_API_ID, build_envelope, local_time
+from tornado_ingest.envelope import (
+    HEALTH_API_ID,
+    INGEST_API_ID,
+    METRICS_API_ID,
+    READY_API_ID,
+    build_envelope,
+    local_time,
+)
 from tornado_ingest.errors import (
     DatasetNotFound,
     IngestError,
@@ -25,9 +32,10 @@ from tornado_ingest.errors import (
     PayloadTooLarge,
     RouteNotFound,
     ServiceUnavailable,
+    Unauthorized,
     error_for_status,
 )
-from tornado_ingest.metrics import NOT_INGEST, UNKNOWN_DATASET
+from tornado_ingest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, NOT_INGEST, UNKNOWN_DATASET
 from tornado_ingest.records import record_for_request
 from tornado_ingest.request import (
     check_content_type,
@@ -38,6 +46,7 @@ from tornado_ingest.request import (
     request_msgid,
     validate_request,
 )
+from tornado_ingest.service import Service
 from tornado_ingest.tornado_compat import answer_finished, close_after_answer
 from tornado_ingest.tracing import REQUEST_ID_HEADER, request_id_for, trace_context
 
@@ -51,8 +60,10 @@ class BaseHandler(RequestHandler):
     api_id = INGEST_API_ID
     allowed_methods: Tuple[str, ...] = ("GET",)
 
-    def initialize(self, context: Context) -> None:
-        self.context = context
+    def initialize(self, service: Service, management: bool = False) -> None:
+        self.context = service.context  # taken once: a reload meanwhile does not change this request's config
+        self.service = service
+        self.management = management  # on the operator's listener (server.management_port)
         self.msgid: Optional[str] = None
         self.key_name: Optional[str] = None  # the API key's name, for the access log
         self.body_length: Optional[int] = None
@@ -220,24 +231,58 @@ class HealthHandler(BaseHandler):
     allowed_methods = ("GET", "HEAD")  # load balancers probe with HEAD; Tornado sends no body for it
 
     def get(self) -> None:
-        reports = {name: health_report(sink) for name, sink in self.context.router.sinks.items()}
-        status = "ok" if all(report["state"] == "up" for report in reports.values()) else "degraded"
-        self.write_envelope(build_envelope(self.api_id, result={"status": status, "sinks": reports}))
+        detailed = self.management or self.holds_a_key()
+        reports = {name: health_report(sink, detailed) for name, sink in self.context.router.sinks.items()}
+        result = {
+            "status": "ok" if all(report["state"] == "up" for report in reports.values()) else "degraded",
+            "version": __version__,
+            "uptime_seconds": int(time.time() - self.context.started_at),
+            "sinks": reports,
+        }
+        self.write_envelope(build_envelope(self.api_id, result=result))
 
     def head(self) -> None:
         self.get()
 
+    def holds_a_key(self) -> bool:
+        """A configured API key came with the request (the sinks' details are shown to its holder)."""
+        keys = self.context.config.keys
+        try:
+            return keys.enabled and keys.identify(self.request.headers) is not None
+        except Unauthorized:
+            return False
 
-def health_report(sink: Sink) -> Dict[str, Any]:
-    """A sink's ``Health`` as ``/health`` shows it: ``type``, ``state``, its details, ``error``, ``down_since``."""
+
+def health_report(sink: Sink, detailed: bool) -> Dict[str, Any]:
+    """A sink's ``Health`` as ``/health`` shows it: ``type``, ``state``, ``down_since``; ``detailed`` adds why
+    (``error``) and its details (a masked URL, a directory: not for anyone who can reach the ingest port)."""
     health = sink.health()
     report: Dict[str, Any] = {"type": sink.type_name, "state": "up" if health.up else "down"}
-    report.update(health.details)
-    if health.error is not None:
-        report["error"] = health.error
+    if detailed:
+        report.update(health.details)
+        if health.error is not None:
+            report["error"] = health.error
     if not health.up and health.since is not None:
         report["down_since"] = local_time(health.since)
     return report
+
+
+class MetricsHandler(BaseHandler):
+    """``GET /metrics``: the Prometheus text format. Open on the management listener; on the ingest listener
+    it needs an API key when keys are configured."""
+
+    api_id = METRICS_API_ID
+
+    def check_request(self) -> None:
+        super().check_request()
+        keys = self.context.config.keys
+        if not self.management and keys.enabled:
+            self.key_name = keys.identify(self.request.headers).name
+
+    def get(self) -> None:
+        self.service.refresh_gauges()
+        self.set_header("Content-Type", METRICS_CONTENT_TYPE)
+        self.finish(self.context.metrics.exposition())
 
 
 class ReadyHandler(BaseHandler):

@@ -11,6 +11,7 @@ answers for the whole service.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 from typing import Any, Dict, Iterable, Tuple
@@ -27,10 +28,10 @@ from prometheus_client import (
 )
 
 from tornado_ingest import __version__
+from tornado_ingest.workers import MULTIPROCESS_DIRECTORY
 
 UNKNOWN_DATASET = "(unknown)"
 NOT_INGEST = "(none)"
-MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: request and acknowledgement latencies, seconds: from a fast file write to a send_timeout
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -41,12 +42,12 @@ def multiprocess_directory() -> str:
     return os.environ.get(MULTIPROCESS_DIRECTORY, "")
 
 
-def _driver_version(module_name: str) -> str:
+def _installed_version(distribution: str) -> str:
+    """A driver's version without importing it (a file-only service never loads kafka-python)."""
     try:
-        module = __import__(module_name)
-    except ImportError:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
         return "not installed"
-    return str(getattr(module, "__version__", "?"))
 
 
 class Metrics:
@@ -90,7 +91,11 @@ class Metrics:
             "max",
         )
         build.labels(
-            __version__, platform.python_version(), tornado.version, _driver_version("kafka"), _driver_version("pika")
+            __version__,
+            platform.python_version(),
+            tornado.version,
+            _installed_version("kafka-python"),
+            _installed_version("pika"),
         ).set(1)
         self._requests: Dict[Tuple[str, str, str], Any] = {}  # label children, looked up once each
         self._accepted: Dict[Tuple[str, str], Tuple[Any, Any]] = {}
@@ -124,9 +129,3 @@ class Metrics:
         merged = CollectorRegistry()
         multiprocess.MultiProcessCollector(merged, path=directory)
         return generate_latest(merged)
-
-
-def worker_gone(pid: int) -> None:
-    """The supervisor, when a worker ends: its live gauges stop counting (counters stay)."""
-    if multiprocess_directory():
-        multiprocess.mark_process_dead(pid)

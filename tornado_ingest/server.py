@@ -7,13 +7,15 @@ import contextlib
 import logging
 import os
 import socket
+from dataclasses import dataclass, field
 from typing import List, Optional
 
 import tornado.httpserver
 import tornado.netutil
 
-from tornado_ingest.app import make_app
+from tornado_ingest.app import IngestApplication, make_app, make_management_app
 from tornado_ingest.config import Config
+from tornado_ingest.settings import ServerSettings
 from tornado_ingest.signals import OrphanWatch, StopSignals
 
 log = logging.getLogger(__name__)
@@ -23,37 +25,78 @@ log = logging.getLogger(__name__)
 UNLIMITED_BODY = 1 << 62
 
 
+@dataclass
+class Listeners:
+    """The sockets bound before any worker is forked: where ingest is served, and the operator's listener."""
+
+    ingest: List[socket.socket]
+    management: List[socket.socket] = field(default_factory=list)
+
+
+def bind(config: Config) -> Optional[Listeners]:
+    """Bind the ingest port, and the management port when one is set; None (and one log line) if one cannot be."""
+    server = config.server
+    wanted = [(server.port, server.address)]
+    if server.management_port is not None:
+        wanted.append((server.management_port, server.management_address or server.address))
+    bound = []
+    for port, address in wanted:
+        try:
+            bound.append(tornado.netutil.bind_sockets(port, address))
+        except OSError as exc:
+            log.error("cannot listen on %s:%s: %s", address, port, exc.strerror or exc)
+            return None
+    return Listeners(*bound)
+
+
+def _ports(sockets: List[socket.socket]) -> str:
+    return ", ".join(map(str, sorted({sock.getsockname()[1] for sock in sockets})))
+
+
 def run_service(config: Config) -> int:
     """Bind, then serve in this process or in ``server.processes`` forked workers."""
-    try:
-        sockets = tornado.netutil.bind_sockets(config.server.port, config.server.address)
-    except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", config.server.address, config.server.port, exc.strerror or exc)
+    listeners = bind(config)
+    if listeners is None:
         return 1
     processes = config.server.processes or os.cpu_count() or 1
-    ports = sorted({sock.getsockname()[1] for sock in sockets})
     log.info(
         "listening on %s port %s (config: %s, %d process%s)",
         config.server.address,
-        ", ".join(map(str, ports)),
+        _ports(listeners.ingest),
         config.source,
         processes,
         "es" if processes > 1 else "",
     )
+    if listeners.management:
+        address = config.server.management_address or config.server.address
+        log.info("management listener on %s port %s", address, _ports(listeners.management))
     if processes == 1:
-        return asyncio.run(serve(config, sockets))
+        return asyncio.run(serve(config, listeners))
     from tornado_ingest.workers import supervise
 
     supervisor = os.getpid()
-    return supervise(processes, lambda: asyncio.run(serve(config, sockets, supervisor=supervisor)))
+    return supervise(processes, lambda: asyncio.run(serve(config, listeners, supervisor=supervisor)))
 
 
-async def serve(config: Config, sockets: List[socket.socket], supervisor: Optional[int] = None) -> int:
+def _http_server(app: IngestApplication, settings: ServerSettings) -> tornado.httpserver.HTTPServer:
+    return tornado.httpserver.HTTPServer(
+        app,
+        max_body_size=UNLIMITED_BODY,
+        decompress_request=False,
+        idle_connection_timeout=settings.idle_timeout,  # also bounds the wait for a request's head
+        # No body_timeout here: Tornado would arm a timer per request; BodyDeadlines
+        # enforces server.body_timeout with one sweep a second instead.
+    )
+
+
+async def serve(config: Config, listeners: Listeners, supervisor: Optional[int] = None) -> int:
     """Start the sinks, serve on bound sockets until a stop signal, then drain; returns the exit status.
 
     A stop signal while the sinks start stops the start-up there. A worker
     (``supervisor`` is its supervisor's pid) stops too when its supervisor is
-    gone, whatever took it: workers never serve on as orphans.
+    gone, whatever took it: workers never serve on as orphans. The management
+    listener answers until the sinks are closed (a load balancer probing its
+    /ready sees the drain).
     """
     stopping = asyncio.Event()
     with StopSignals(stopping), OrphanWatch(supervisor, stopping):
@@ -68,15 +111,15 @@ async def serve(config: Config, sockets: List[socket.socket], supervisor: Option
             log.info("stopped while the sinks were starting; sinks closed; bye")
             return 0
         starting.result()
-        server = tornado.httpserver.HTTPServer(
-            app,
-            max_body_size=UNLIMITED_BODY,
-            decompress_request=False,
-            idle_connection_timeout=config.server.idle_timeout,  # also bounds the wait for a request's head
-            # No body_timeout here: Tornado would arm a timer per request; BodyDeadlines
-            # enforces server.body_timeout with one sweep a second instead.
-        )
-        server.add_sockets(sockets)
+        server = _http_server(app, config.server)
+        server.add_sockets(listeners.ingest)
+        management = None
+        if listeners.management:
+            management = _http_server(make_management_app(app.service), config.server)
+            management.add_sockets(listeners.management)
         await stopping.wait()
         await app.context.drain.run(server, app.close, config.server.drain_timeout)
+        if management is not None:
+            management.stop()
+            await management.close_all_connections()
     return 0

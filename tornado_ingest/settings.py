@@ -76,6 +76,14 @@ class ServerSettings:
     processes: int = setting(
         1, _whole(0, 256, "expected a number of processes (0: one per core)"), "worker processes (0: one per core)"
     )
+    management_port: Optional[int] = setting(
+        None,
+        AnyOf(None, _whole(0, 65535, "expected a port number (0-65535)"), msg="expected a port number (0-65535)"),
+        "port of the operator's listener (/metrics, /health in detail, /ready); none: no such listener",
+    )
+    management_address: Optional[str] = setting(
+        None, AnyOf(None, str, msg="expected an address"), "address of the operator's listener (default: address)"
+    )
 
 
 @dataclass

@@ -10,18 +10,44 @@ crash), each worker notices within a second and stops (see ``OrphanWatch``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import time
-from typing import Callable, Dict
+from typing import Callable, Dict, Iterator
 
 from tornado_ingest.signals import log_ignored_hangup
 
 log = logging.getLogger(__name__)
 
+#: where prometheus_client's multiprocess mode keeps the workers' figures
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+
 QUICK_DEATH_SECONDS = 2.0
 MAX_QUICK_DEATHS = 5
+
+
+@contextlib.contextmanager
+def metrics_shared_by(processes: int) -> Iterator[None]:
+    """With several workers, a directory where each writes its metrics and any scrape reads all of them.
+
+    prometheus_client's multiprocess mode reads ``PROMETHEUS_MULTIPROC_DIR``
+    when it is imported: this runs before anything imports it. A directory the
+    operator sets is used as it is (it must be empty at start); else a fresh one
+    is made and removed at the end.
+    """
+    if processes < 2 or os.environ.get(MULTIPROCESS_DIRECTORY):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="tornado-ingest-metrics-")
+    os.environ[MULTIPROCESS_DIRECTORY] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def supervise(processes: int, work: Callable[[], int]) -> int:
@@ -64,6 +90,7 @@ def supervise(processes: int, work: Callable[[], int]) -> int:
         except ChildProcessError:
             break
         started = workers.pop(pid, None)
+        _forget_metrics_of(pid)
         if started is None:
             continue
         code = os.waitstatus_to_exitcode(wait_status)
@@ -88,3 +115,11 @@ def _kill_quietly(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+def _forget_metrics_of(pid: int) -> None:
+    """A worker ended: its live gauges (records in flight, up) stop counting; its counters stay in the totals."""
+    if os.environ.get(MULTIPROCESS_DIRECTORY):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

@@ -101,16 +101,6 @@ def config_document(tmp_path, kafka_target, topics):
     }
 
 
-@pytest.fixture
-def health(http_client, base_url):
-    async def get():
-        response = await http_client.fetch(base_url + "/health", raise_error=False)
-        assert response.code == 200
-        return envelope_of(response)["result"]
-
-    return get
-
-
 async def eventually(check, timeout, interval=0.1):
     """Await ``check()`` until it is truthy; return its last value."""
     deadline = time.monotonic() + timeout

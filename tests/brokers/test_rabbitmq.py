@@ -136,9 +136,8 @@ async def off_loop(function, *args):
     return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
 
-async def health_of(http_client, base_url):
-    response = await http_client.fetch(base_url + "/health")
-    return json.loads(response.body)["result"]["sinks"]
+async def health_of(health):
+    return (await health())["sinks"]
 
 
 async def wait_until_up(app, sink_name, timeout=10.0):
@@ -322,7 +321,7 @@ async def client_post(base_url, dataset, msgid):
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_frozen_broker_is_noticed_within_about_two_heartbeats(app, proxy, http_client, base_url):
+async def test_a_frozen_broker_is_noticed_within_about_two_heartbeats(app, proxy, http_client, base_url, health):
     await wait_until_up(app, "beating")
     proxy.freeze()  # the broker stops answering, heartbeats included; nothing is closed
     started = time.monotonic()
@@ -331,7 +330,7 @@ async def test_a_frozen_broker_is_noticed_within_about_two_heartbeats(app, proxy
         await asyncio.sleep(0.05)
     noticed = time.monotonic() - started
     assert noticed <= 2 * 2 + 1.5, "heartbeat 2 s: noticed after %.1f s" % noticed
-    report = (await health_of(http_client, base_url))["beating"]
+    report = (await health_of(health))["beating"]
     assert report["state"] == "down" and "nothing from the broker" in report["error"], report
     proxy.thaw()
     await wait_until_up(app, "beating")
@@ -352,24 +351,28 @@ async def test_no_confirm_within_confirm_timeout_is_503(ingest, app, proxy, brok
 
 @pytest.mark.parametrize("proxy", ["cut"], indirect=True)
 @pytest.mark.gen_test(timeout=15)
-async def test_service_starts_while_the_broker_is_unreachable(ingest, app, proxy, broker, names, http_client, base_url):
-    report = (await health_of(http_client, base_url))["proxied"]
+async def test_service_starts_while_the_broker_is_unreachable(
+    ingest, app, proxy, broker, names, http_client, base_url, health
+):
+    report = (await health_of(health))["proxied"]
     assert report["state"] == "down"
     assert "cannot connect" in report["error"] and "refused" in report["error"].lower()
-    assert (await health_of(http_client, base_url))["rabbit"]["state"] == "up"
+    assert (await health_of(health))["rabbit"]["state"] == "up"
     assert_unavailable(await ingest("proxied", ingest_request(msgid="too-early")))
 
     proxy.restore()
     await wait_until_up(app, "proxied")
-    assert (await health_of(http_client, base_url))["proxied"]["state"] == "up"
+    assert (await health_of(health))["proxied"]["state"] == "up"
     assert (await ingest("proxied", ingest_request(msgid="healed"))).code == 200
     received = [headers_of(p)["msgid"] for _, p, _ in await off_loop(broker.drain, names["proxied_queue"])]
     assert received == ["healed"]
 
 
 @pytest.mark.gen_test
-async def test_health_shows_no_password(http_client, base_url):
-    body = (await http_client.fetch(base_url + "/health")).body.decode()
+async def test_health_shows_no_password(http_client, base_url, management_url):
+    public = (await http_client.fetch(base_url + "/health")).body.decode()
+    assert "guest" not in public and "url" not in public  # no user name, no URL where ingest is served
+    body = (await http_client.fetch(management_url + "/health")).body.decode()
     password = redact(RABBITMQ_URL) != RABBITMQ_URL
     if password:
         assert ":***@" in body

@@ -40,7 +40,7 @@ def lines(path):
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_disk_full_is_503_every_200_is_on_disk_and_it_heals(post, app, small_disk, http_client, base_url):
+async def test_disk_full_is_503_every_200_is_on_disk_and_it_heals(post, app, small_disk, http_client, base_url, health):
     accepted = []
     refused = 0
     for n in range(400):
@@ -59,8 +59,8 @@ async def test_disk_full_is_503_every_200_is_on_disk_and_it_heals(post, app, sma
     assert path.read_bytes().endswith(b"\n")
     ready = await http_client.fetch(base_url + "/ready", raise_error=False)
     assert ready.code == 503 and "disk" in envelope_of(ready)["error"]["message"]
-    health = json.loads((await http_client.fetch(base_url + "/health")).body)
-    assert health["result"]["status"] == "degraded" and "ENOSPC" in health["result"]["sinks"]["disk"]["error"]
+    result = await health()
+    assert result["status"] == "degraded" and "ENOSPC" in result["sinks"]["disk"]["error"]
 
     path.unlink()  # the operator makes room; /ready comes back without a request (load balancers send none)
     for _ in range(30):
@@ -74,7 +74,7 @@ async def test_disk_full_is_503_every_200_is_on_disk_and_it_heals(post, app, sma
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_read_only_directory_is_503_and_heals(post, app, small_disk, http_client, base_url):
+async def test_read_only_directory_is_503_and_heals(post, app, small_disk, http_client, base_url, health):
     assert (await post("/v2/data/in/disk", ingest_request(msgid="before"))).code == 200
     directory = small_disk / "data"
     # A read-only file system laid over the sink's directory (remounting is refused while a file is open).
@@ -82,8 +82,7 @@ async def test_read_only_directory_is_503_and_heals(post, app, small_disk, http_
     try:
         response = await post("/v2/data/in/disk", ingest_request(msgid="during"))
         assert response.code == 503 and envelope_of(response)["error"]["code"] == "SINK_UNAVAILABLE"
-        health = json.loads((await http_client.fetch(base_url + "/health")).body)
-        assert health["result"]["sinks"]["disk"]["state"] == "down"
+        assert (await health())["sinks"]["disk"]["state"] == "down"
         assert (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 503
     finally:
         subprocess.run(["umount", str(directory)], check=True)

@@ -421,6 +421,7 @@ async def test_health_reports_each_sink(http_client, base_url, memory_sink):
     response = await http_client.fetch(base_url + "/health")
     envelope = assert_envelope(json.loads(response.body), status="SUCCESS", response_code="OK", api_id="api.health")
     assert envelope["result"]["status"] == "ok"
+    assert envelope["result"]["version"] and envelope["result"]["uptime_seconds"] >= 0
     assert envelope["result"]["sinks"]["mem"]["state"] == "up"
     assert envelope["result"]["sinks"]["local"]["type"] == "file"
     memory_sink.failure = SinkUnavailable("down")
@@ -431,13 +432,13 @@ async def test_health_reports_each_sink(http_client, base_url, memory_sink):
 
 @pytest.mark.gen_test(timeout=15)
 async def test_health_says_since_when_a_sink_is_down_and_ready_returns_without_traffic(
-    post, http_client, base_url, tmp_path
+    post, http_client, base_url, tmp_path, health
 ):
     directory = tmp_path / "data"
     shutil.rmtree(directory)
     directory.write_text("a file where the directory was")  # the file sink's directory takes no write
     assert (await post("/v2/data/in/example", ingest_request())).code == 503
-    report = json.loads((await http_client.fetch(base_url + "/health")).body)["result"]["sinks"]["local"]
+    report = (await health())["sinks"]["local"]
     assert report["state"] == "down" and report["error"]
     assert TS_WITH_OFFSET.match(report["down_since"]), report
     assert (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 503
@@ -478,3 +479,10 @@ async def test_unknown_keys_in_params_are_accepted(post, memory_sink):
     response = await post("/v2/data/in/events", request)
     assert response.code == 200, response.body
     assert memory_sink.documents()[0]["msgid"] == "p-1"
+
+
+@pytest.mark.gen_test
+async def test_the_sinks_details_are_for_operators_only(http_client, base_url, health, tmp_path):
+    public = json.loads((await http_client.fetch(base_url + "/health")).body)["result"]["sinks"]["local"]
+    assert public == {"type": "file", "state": "up"}  # no directory where ingest is served
+    assert (await health())["sinks"]["local"]["directory"] == str(tmp_path / "data")  # the management listener

@@ -115,13 +115,13 @@ def test_ready_goes_503_while_draining_and_in_flight_requests_finish(service_fac
 def test_a_dead_worker_is_replaced(service_factory, tmp_path):
     service = service_factory("--port", "0", "--address", "127.0.0.1", "--processes", "2")
     workers = {
-        int(service.wait_for(r"^\S+ \S+ (\d+) INFO tornado_ingest.app: sink 'local' started").group(1))
+        int(service.wait_for(r"^\S+ \S+ (\d+) INFO tornado_ingest.service: sink 'local' started").group(1))
         for _ in range(2)
     }
     assert len(workers) == 2 and service.process.pid not in workers
     os.kill(workers.pop(), signal.SIGKILL)
     service.wait_for(r"worker \d+ died with status -9: starting another")
-    replacement = int(service.wait_for(r"^\S+ \S+ (\d+) INFO tornado_ingest.app: sink 'local' started").group(1))
+    replacement = int(service.wait_for(r"^\S+ \S+ (\d+) INFO tornado_ingest.service: sink 'local' started").group(1))
     assert replacement not in workers
     for _ in range(10):
         assert service.post("/v2/data/in/example", REFERENCE_REQUEST)[0] == 200

@@ -1,0 +1,63 @@
+"""The running service in one process: the Context in force, and what outlives a reload of the config.
+
+Handlers take ``service.context`` once, when their request starts, so a request
+sees one config from start to end whatever a reload does meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, Optional
+
+import tornado.ioloop
+
+from sinks.base import Sink
+from tornado_ingest.config import Config
+from tornado_ingest.context import Context
+
+log = logging.getLogger(__name__)
+
+GAUGES_EVERY_MS = 1000  # how often each sink's up/down goes into the metrics
+
+
+def build_sinks(config: Config) -> Dict[str, Sink]:
+    """One sink object per configured sink; nothing connects until ``start``."""
+    return {name: spec.build() for name, spec in config.sinks.items()}
+
+
+class Service:
+    def __init__(self, config: Config, sinks: Optional[Dict[str, Sink]] = None) -> None:
+        self.context = Context.build(config, sinks if sinks is not None else build_sinks(config))
+        self._gauges: Optional[tornado.ioloop.PeriodicCallback] = None
+
+    @property
+    def sinks(self) -> Dict[str, Sink]:
+        return self.context.router.sinks
+
+    async def start(self) -> None:
+        context = self.context
+        context.bodies.start()
+        for sink in self.sinks.values():
+            await sink.start()
+            log.info("sink %r started: %s", sink.name, "up" if sink.is_up else "down: %s" % sink.health().error)
+        self._gauges = tornado.ioloop.PeriodicCallback(self.refresh_gauges, GAUGES_EVERY_MS)
+        self._gauges.start()
+        self.refresh_gauges()
+        keys = context.config.keys
+        if keys.enabled:
+            log.info("API keys required on the ingest endpoint (%d keys)", len(keys.keys))
+        else:
+            log.warning("no API keys configured: anyone who can reach the ingest endpoint may write to every dataset")
+
+    def refresh_gauges(self) -> None:
+        self.context.router.refresh_gauges()
+
+    async def close(self) -> None:
+        self.context.bodies.stop()
+        if self._gauges is not None:
+            self._gauges.stop()
+        for sink in self.sinks.values():
+            try:
+                await sink.close()
+            except Exception:  # one sink's failure must not keep the others open
+                log.exception("sink %r did not close cleanly", sink.name)
