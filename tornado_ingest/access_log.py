@@ -8,6 +8,7 @@ import tornado.web
 from tornado.httputil import HTTPServerRequest
 
 from tornado_ingest.context import Context
+from tornado_ingest.logs import client_address
 from tornado_ingest.metrics import NOT_INGEST
 
 ACCESS_LOG = logging.getLogger("tornado.access")
@@ -33,19 +34,35 @@ def request_done(handler: tornado.web.RequestHandler) -> None:
         status,
         seconds,
     )
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    level = level_for(status)
     if ACCESS_LOG.isEnabledFor(level):
-        key_name = getattr(handler, "key_name", None)
-        ACCESS_LOG.log(
-            level,
-            "%d %s %s (%s) %.2fms%s",
-            status,
-            request.method,
-            path_for_log(request),
-            request.remote_ip,
-            1000.0 * seconds,
-            " key=%s" % key_name if key_name else "",
-        )
+        path = path_for_log(request)
+        fields = {
+            "method": request.method,
+            "path": path,
+            "status": status,
+            "dataset": getattr(handler, "dataset_id", None),
+            "msgid": getattr(handler, "msgid", None),
+            "request_id": getattr(handler, "request_id", None),
+            "key": getattr(handler, "key_name", None),
+            "bytes": getattr(handler, "body_bytes", None) or None,
+            "events": getattr(handler, "events", None),
+            "duration_ms": round(1000.0 * seconds, 2),
+            "remote": client_address(request, context.trusted_proxies),
+        }
+        line = "%d %s %s (%s) %.2fms"
+        ms = fields["duration_ms"]
+        ACCESS_LOG.log(level, line, status, request.method, path, fields["remote"], ms, extra={"access": fields})
+
+
+def level_for(status: int) -> int:
+    """An error of ours is an ERROR; a client's, a WARNING. A 503 is INFO: the sink logs its outage once, as it
+    begins and ends, not once per request refused meanwhile (nor per readiness probe)."""
+    if status >= 500 and status != 503:
+        return logging.ERROR
+    if 400 <= status < 500 and status != CLIENT_GONE:
+        return logging.WARNING
+    return logging.INFO
 
 
 def path_for_log(request: HTTPServerRequest) -> str:

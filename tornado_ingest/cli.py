@@ -1,6 +1,6 @@
 """The ``tornado-ingest`` command.
 
-    tornado-ingest [--config PATH] [--port N] [--address A] [--processes N] [--log-level L]
+    tornado-ingest [--config PATH] [--port N] [--address A] [--processes N] [--log-level L] [--log-format F]
     tornado-ingest check-config PATH
     tornado-ingest hash-key [--new]
 
@@ -12,13 +12,13 @@ the document before it is checked, so a bad flag is refused like a bad key.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import List, Optional
 
 from tornado_ingest import __version__
 from tornado_ingest.config import ConfigError, load_config
+from tornado_ingest.logs import configure_logging
 from tornado_ingest.settings import ServerSettings, meaning_of
 from tornado_ingest.workers import metrics_shared_by
 
@@ -26,7 +26,7 @@ PROG = "tornado-ingest"
 EXIT_CONFIG_ERROR = 2
 
 #: the flags that override a ``server`` setting: flag -> key
-SERVER_FLAGS = {"--port": "port", "--address": "address", "--processes": "processes"}
+SERVER_FLAGS = {"--port": "port", "--address": "address", "--processes": "processes", "--log-format": "log_format"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,23 +69,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if flag is not None:
             return _flag_error(flag, flags[SERVER_FLAGS[flag]], exc.reason)
         return _config_error(args.config, exc)
+    configure_logging(args.log_level, config.server.log_format)
     processes = config.server.processes or os.cpu_count() or 1
     with metrics_shared_by(processes):  # before anything imports prometheus_client
         from tornado_ingest.server import run_service
 
         return run_service(config)
-
-
-# Broker drivers log every failed reconnect attempt at ERROR; the sinks log one
-# warning per change of state (passwords masked), so the drivers speak at DEBUG only.
-DRIVER_LOGGERS = ("kafka", "pika")
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    if level != "DEBUG":
-        for name in DRIVER_LOGGERS:
-            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def check_config(path: str) -> int:

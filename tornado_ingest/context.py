@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 from sinks.base import Sink
 from tornado_ingest.bodies import BodyDeadlines
 from tornado_ingest.config import Config
 from tornado_ingest.delivery import RecordRouter, SinkGate
 from tornado_ingest.drain import Drain
+from tornado_ingest.logs import Network, trusted_networks
 from tornado_ingest.metrics import Metrics
 from tornado_ingest.settings import ServerSettings
 
@@ -23,6 +24,7 @@ class Context:
     bodies: BodyDeadlines  # request bodies that must arrive in time
     metrics: Metrics
     started_at: float = field(default_factory=time.time)
+    trusted_proxies: Sequence[Network] = ()  # read from server.trusted_proxies, once
 
     @classmethod
     def build(cls, config: Config, sinks: Dict[str, Sink]) -> "Context":
@@ -35,6 +37,7 @@ class Context:
             drain=Drain(),
             bodies=BodyDeadlines(config.server),
             metrics=metrics,
+            trusted_proxies=trusted_networks(config.server.trusted_proxies),
         )
 
     @property

@@ -69,6 +69,9 @@ class BaseHandler(RequestHandler):
         self.body_length: Optional[int] = None
         self.client_gone = False  # the connection closed before the answer: the access log says 499
         self.dataset_label = NOT_INGEST  # for the metrics: a configured dataset id, or a fixed stand-in
+        self.dataset_id: Optional[str] = None  # for the access log: the dataset the path names
+        self.body_bytes = 0  # as received (before gzip is undone)
+        self.events: Optional[int] = None  # in the request, once it is read
         self.outcome = "OK"  # the answer's code: OK or the error's code
         self._counted = False
 
@@ -133,8 +136,7 @@ class BaseHandler(RequestHandler):
         if isinstance(value, IngestError) and (value.status_code < 500 or isinstance(value, NotReady)):
             return  # the client's mistake, or a readiness probe: the access log has the status
         if isinstance(value, ServiceUnavailable):
-            log.warning("%s %s: %s (%s)", value.status_code, value.code, value.message, value.__cause__)
-            return
+            return  # the sink logs its change of state once; the access line has each request
         # Not Tornado's own log lines: they quote the whole URI, and a query may carry a secret.
         where = "%s %s" % (self.request.method, path_for_log(self.request))
         if isinstance(value, HTTPError) and value.status_code < 500:
@@ -164,7 +166,7 @@ class IngestHandler(BaseHandler):
     allowed_methods = ("POST",)
 
     def check_request(self) -> None:
-        dataset_id = self.path_args[0]
+        dataset_id = self.dataset_id = self.path_args[0]
         self.dataset_label = dataset_id if dataset_id in self.context.config.datasets else UNKNOWN_DATASET
         super().check_request()
         self.key_name = self.context.config.keys.authorize(self.request.headers, dataset_id)
@@ -196,6 +198,7 @@ class IngestHandler(BaseHandler):
         gzipped = is_gzipped(headers.get("Content-Encoding"))
         body = b"".join(self._chunks)
         self._chunks = []
+        self.body_bytes = len(body)
         if gzipped:
             body = gunzip(body, self._limit)
         settings = self.context.settings
@@ -203,6 +206,7 @@ class IngestHandler(BaseHandler):
         self.msgid = request_msgid(document)
         request = validate_request(document)
         data, msgid = request["data"], request["params"]["msgid"]
+        events = self.events = len(data) if isinstance(data, list) else 1
         if isinstance(data, list) and len(data) > settings.max_batch_events:
             raise PayloadTooLarge(
                 "a batch of %d events is over server.max_batch_events (%d)" % (len(data), settings.max_batch_events)
@@ -215,9 +219,7 @@ class IngestHandler(BaseHandler):
         if self.client_gone:
             return  # nobody to answer: the record is not handed over (the client must send it again)
         await self.context.router.deliver(dataset, record)
-        self.context.metrics.accepted(
-            dataset.id, dataset.sink, len(data) if isinstance(data, list) else 1, len(record.value)
-        )
+        self.context.metrics.accepted(dataset.id, dataset.sink, events, len(record.value))
         self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid))
 
     def _too_large(self) -> PayloadTooLarge:

@@ -8,10 +8,11 @@ flag gets the same check as the key it overrides.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Dict, Optional, Tuple, Type
+from typing import Any, Dict, Optional, Sequence, Tuple, Type
 
-from voluptuous import All, Any as AnyOf, Coerce, Length, Match, Optional as Opt, Range, Required, Schema
+from voluptuous import All, Any as AnyOf, Coerce, In, Invalid, Length, Match, Optional as Opt, Range, Required, Schema
 
 from sinks.base import Sink
 from sinks.validation import SECONDS, TIMEOUT
@@ -47,6 +48,17 @@ def schema_of(cls: Type[Any], extra: bool = False) -> Schema:
     return Schema(keys, extra=extra)
 
 
+def _networks(value: Any) -> Tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise Invalid("expected a list of addresses or networks (CIDR), e.g. [10.0.0.0/8]")
+    for index, cidr in enumerate(value):
+        try:
+            ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            raise Invalid("expected an address or a network (CIDR), e.g. 10.0.0.0/8", path=[index]) from None
+    return tuple(str(cidr) for cidr in value)
+
+
 def _whole(minimum: int, maximum: Optional[int], message: str) -> Any:
     return All(Coerce(int), Range(min=minimum, max=maximum), msg=message)
 
@@ -75,6 +87,12 @@ class ServerSettings:
     body_timeout: float = setting(60.0, TIMEOUT, "seconds a request body may take to arrive")
     processes: int = setting(
         1, _whole(0, 256, "expected a number of processes (0: one per core)"), "worker processes (0: one per core)"
+    )
+    log_format: str = setting(
+        "text", In(["text", "json"], msg="expected text or json"), "text: a line for people; json: one object a line"
+    )
+    trusted_proxies: Sequence[str] = setting(
+        (), _networks, "proxies (CIDRs) whose X-Forwarded-For names the client in the access log"
     )
     management_port: Optional[int] = setting(
         None,

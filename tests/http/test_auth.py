@@ -9,6 +9,7 @@ import pytest
 from tests.support.data_in import envelope_of, ingest_request
 from tornado_ingest.auth import hash_key
 from tornado_ingest.config import parse_config
+from tornado_ingest.logs import TextFormatter
 
 WRITER_KEY = "writer-key-123"
 OPS_KEY = "ops-key-456"
@@ -116,6 +117,7 @@ async def test_the_access_log_names_the_key_and_never_shows_query_values(post, c
         "/v2/data/in/events?api_key=s3cret-in-url&x=1", ingest_request(), headers=with_key(**{"X-API-Key": WRITER_KEY})
     )
     assert response.code == 200
-    [line] = [record.getMessage() for record in caplog.records if record.name == "tornado.access"]
-    assert "/v2/data/in/events?api_key=***&x=***" in line and line.endswith(" key=writer")
+    [record] = [record for record in caplog.records if record.name == "tornado.access"]
+    assert "/v2/data/in/events?api_key=***&x=***" in record.getMessage() and record.access["key"] == "writer"
+    assert TextFormatter().format(record).endswith(" remote=127.0.0.1")  # the fields follow the message
     assert "s3cret-in-url" not in caplog.text

@@ -123,3 +123,18 @@ def test_hash_key_command():
     key = new.stdout.split("key:")[1].split()[0]
     digest = new.stdout.split("sha256:")[1].split()[0]
     assert len(key) >= 40 and digest == hash_key(key)
+
+
+def test_log_format_json_is_one_object_per_line(service_factory):
+    service = service_factory("--port", "0", "--address", "127.0.0.1", "--log-format", "json", "--log-level", "info")
+    status, _ = service.post(
+        "/v2/data/in/example", REFERENCE_REQUEST, headers={"Content-Type": "application/json", "X-Request-ID": "r-json"}
+    )
+    assert status == 200
+    service.wait_for('"request_id":"r-json"')
+    assert service.stop() == 0
+    entries = [json.loads(line) for line in service.log]
+    [access] = [entry for entry in entries if entry["logger"] == "tornado.access"]
+    assert access["msgid"] == REFERENCE_REQUEST["params"]["msgid"] and access["status"] == 200
+    assert access["dataset"] == "example" and access["events"] == 1 and access["bytes"] > 0
+    assert {"time", "level", "message", "method", "path", "duration_ms", "remote"} <= set(access)
