@@ -35,7 +35,8 @@ def access_record():
 def test_text_appends_the_fields():
     line = TextFormatter().format(access_record())
     assert line.endswith(
-        'tornado.access: 200 POST method=POST path="/v2/data/in/orders?api_key=***" status=200 dataset=orders '  # "=": quoted
+        # a value holding "=" or a space is quoted
+        'tornado.access: 200 POST method=POST path="/v2/data/in/orders?api_key=***" status=200 dataset=orders '
         'msgid="m 1" request_id=r-1 bytes=120 events=2 duration_ms=1.5 remote=10.1.2.3'
     )
 
