@@ -74,7 +74,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with metrics_shared_by(processes):  # before anything imports prometheus_client
         from tornado_ingest.server import run_service
 
-        return run_service(config)
+        return run_service(config, load=lambda: load_config(args.config, overrides={"server": flags}))
 
 
 def check_config(path: str) -> int:

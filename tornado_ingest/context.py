@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence
@@ -37,6 +38,17 @@ class Context:
             drain=Drain(),
             bodies=BodyDeadlines(config.server),
             metrics=metrics,
+            trusted_proxies=trusted_networks(config.server.trusted_proxies),
+        )
+
+    def successor(self, config: Config, gates: Dict[str, SinkGate]) -> "Context":
+        """The Context of a reloaded config: new datasets, keys, limits and sinks; the same drain, body deadlines,
+        metrics and start time (they belong to the process, not to a config)."""
+        self.bodies.settings = config.server
+        return dataclasses.replace(
+            self,
+            config=config,
+            router=RecordRouter(gates, config.server.retry_after),
             trusted_proxies=trusted_networks(config.server.trusted_proxies),
         )
 

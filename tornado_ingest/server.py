@@ -8,13 +8,14 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import tornado.httpserver
 import tornado.netutil
 
 from tornado_ingest.app import IngestApplication, make_app, make_management_app
 from tornado_ingest.config import Config
+from tornado_ingest.reload import Reloader
 from tornado_ingest.settings import ServerSettings
 from tornado_ingest.signals import OrphanWatch, StopSignals
 
@@ -53,8 +54,9 @@ def _ports(sockets: List[socket.socket]) -> str:
     return ", ".join(map(str, sorted({sock.getsockname()[1] for sock in sockets})))
 
 
-def run_service(config: Config) -> int:
-    """Bind, then serve in this process or in ``server.processes`` forked workers."""
+def run_service(config: Config, load: Optional[Callable[[], Config]] = None) -> int:
+    """Bind, then serve in this process or in ``server.processes`` forked workers; ``load`` reads the config
+    again (with the command line's flags) when SIGHUP asks for a reload."""
     listeners = bind(config)
     if listeners is None:
         return 1
@@ -71,11 +73,11 @@ def run_service(config: Config) -> int:
         address = config.server.management_address or config.server.address
         log.info("management listener on %s port %s", address, _ports(listeners.management))
     if processes == 1:
-        return asyncio.run(serve(config, listeners))
+        return asyncio.run(serve(config, listeners, load=load))
     from tornado_ingest.workers import supervise
 
     supervisor = os.getpid()
-    return supervise(processes, lambda: asyncio.run(serve(config, listeners, supervisor=supervisor)))
+    return supervise(processes, lambda: asyncio.run(serve(config, listeners, supervisor=supervisor, load=load)))
 
 
 def _http_server(app: IngestApplication, settings: ServerSettings) -> tornado.httpserver.HTTPServer:
@@ -89,7 +91,12 @@ def _http_server(app: IngestApplication, settings: ServerSettings) -> tornado.ht
     )
 
 
-async def serve(config: Config, listeners: Listeners, supervisor: Optional[int] = None) -> int:
+async def serve(
+    config: Config,
+    listeners: Listeners,
+    supervisor: Optional[int] = None,
+    load: Optional[Callable[[], Config]] = None,
+) -> int:
     """Start the sinks, serve on bound sockets until a stop signal, then drain; returns the exit status.
 
     A stop signal while the sinks start stops the start-up there. A worker
@@ -99,8 +106,9 @@ async def serve(config: Config, listeners: Listeners, supervisor: Optional[int] 
     /ready sees the drain).
     """
     stopping = asyncio.Event()
-    with StopSignals(stopping), OrphanWatch(supervisor, stopping):
-        app = make_app(config)
+    app = make_app(config)
+    reloader = Reloader(app.service, load or (lambda: config))
+    with StopSignals(stopping, reloader.reload_soon), OrphanWatch(supervisor, stopping):
         starting = asyncio.ensure_future(app.start())
         await asyncio.wait([starting, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
         if not starting.done():

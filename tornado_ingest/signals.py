@@ -1,4 +1,4 @@
-"""Signals: SIGTERM and SIGINT stop and drain; SIGHUP never kills; a worker never outlives its supervisor."""
+"""Signals: SIGTERM and SIGINT stop and drain; SIGHUP reloads the config; a worker never outlives its supervisor."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import signal
-from typing import Optional
+from typing import Callable, Optional
 
 import tornado.ioloop
 
@@ -14,19 +14,24 @@ log = logging.getLogger(__name__)
 
 
 class StopSignals:
-    """SIGTERM and SIGINT stop the service; SIGHUP is logged and changes nothing (no reload yet), never kills."""
+    """SIGTERM and SIGINT stop the service; SIGHUP calls ``on_hangup`` (a reload), and never kills."""
 
     STOP = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self, stopping: asyncio.Event) -> None:
+    def __init__(self, stopping: asyncio.Event, on_hangup: Callable[[], None]) -> None:
         self.stopping = stopping
+        self.on_hangup = on_hangup
         self.loop = asyncio.get_running_loop()
 
     def __enter__(self) -> "StopSignals":
         for signum in self.STOP:
             self.loop.add_signal_handler(signum, self._stop, signum)
-        self.loop.add_signal_handler(signal.SIGHUP, log_ignored_hangup)
+        self.loop.add_signal_handler(signal.SIGHUP, self._hangup)
         return self
+
+    def _hangup(self) -> None:
+        log.info("SIGHUP received: reloading the config")
+        self.on_hangup()
 
     def __exit__(self, *exc_info: object) -> None:
         for signum in (*self.STOP, signal.SIGHUP):
@@ -36,10 +41,6 @@ class StopSignals:
         if not self.stopping.is_set():
             log.info("%s received: stopping", signal.Signals(signum).name)
         self.stopping.set()
-
-
-def log_ignored_hangup(*_: object) -> None:
-    log.warning("SIGHUP received: this version does not reload its config; nothing changes (restart to apply one)")
 
 
 class OrphanWatch:

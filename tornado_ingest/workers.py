@@ -4,8 +4,9 @@ The parent binds, then forks before any sink connects, so each worker has its
 own producers and connections. SIGTERM or SIGINT to the parent is passed to
 every worker, each drains on its own, and the parent exits 0 when all did. A
 worker that dies unexpectedly is replaced, unless workers keep dying at start.
-SIGHUP is logged and changes nothing. Should the parent die anyway (SIGKILL, a
-crash), each worker notices within a second and stops (see ``OrphanWatch``).
+SIGHUP is passed to every worker too: each reloads the config. Should the parent
+die anyway (SIGKILL, a crash), each worker notices within a second and stops
+(see ``OrphanWatch``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import signal
 import tempfile
 import time
 from typing import Callable, Dict, Iterator
-
-from tornado_ingest.signals import log_ignored_hangup
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +66,7 @@ def supervise(processes: int, work: Callable[[], int]) -> int:
         if pid == 0:  # the worker
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the worker's loop takes it: never the parent's
             code = 1
             try:
                 code = work()
@@ -77,7 +77,12 @@ def supervise(processes: int, work: Callable[[], int]) -> int:
                 os._exit(code)
         workers[pid] = time.monotonic()
 
-    signal.signal(signal.SIGHUP, lambda _signum, _frame: log_ignored_hangup())
+    def reload(signum: int, _frame: object) -> None:
+        log.info("SIGHUP received: %d workers reload the config", len(workers))
+        for pid in list(workers):
+            _kill_quietly(pid, signal.SIGHUP)
+
+    signal.signal(signal.SIGHUP, reload)
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     for _ in range(processes):
