@@ -12,7 +12,7 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["tornado_ingest", "tornado_ingest.*", "sinks", "sinks.*"]),
-    package_data={"tornado_ingest": ["default.yaml"]},
+    package_data={"tornado_ingest": ["default.yaml", "openapi.yaml"]},
     install_requires=[
         "tornado>=6.2",
         "voluptuous>=0.13.1",

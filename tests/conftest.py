@@ -3,7 +3,8 @@
 The helpers behind them are in ``tests/support``. Each test folder is one kind of
 test and carries its marker, so kinds run apart (``pytest -m unit``, ``pytest tests/http``):
 ``unit`` (no server, no broker), ``http`` (the contract through Tornado's test client),
-``broker`` (real RabbitMQ, Kafka's mock cluster) and ``process`` (the service as a child process).
+``broker`` (real RabbitMQ, Kafka's mock cluster), ``process`` (the service as a child process) and
+``api`` (the OpenAPI document against the running service: ``tox -e api``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from tests.support.data_in import JSON_HEADERS, body_of
 from tornado_ingest.app import make_app, make_management_app
 from tornado_ingest.config import parse_config
 
-FOLDER_MARKERS = {"unit": "unit", "http": "http", "brokers": "broker", "process": "process"}
+FOLDER_MARKERS = {"unit": "unit", "http": "http", "brokers": "broker", "process": "process", "api": "api"}
+# tests/api needs schemathesis and openapi-spec-validator: `tox -e api` installs them and sets RUN_API_TESTS.
+collect_ignore_glob = [] if os.environ.get("RUN_API_TESTS") else ["api/*"]
 
 
 def pytest_collection_modifyitems(items):

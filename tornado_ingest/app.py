@@ -10,7 +10,14 @@ from sinks.base import Sink
 from tornado_ingest.access_log import request_done
 from tornado_ingest.config import Config
 from tornado_ingest.context import Context
-from tornado_ingest.handlers import HealthHandler, IngestHandler, MetricsHandler, NotFoundHandler, ReadyHandler
+from tornado_ingest.handlers import (
+    HealthHandler,
+    IngestHandler,
+    MetricsHandler,
+    NotFoundHandler,
+    OpenApiHandler,
+    ReadyHandler,
+)
 from tornado_ingest.service import Service
 
 Routes = List[Tuple[str, Any, Dict[str, Any]]]
@@ -25,6 +32,7 @@ def get_handlers(service: Service, management: bool = False) -> Routes:
         (r"/health/?", HealthHandler, kwargs),
         (r"/ready/?", ReadyHandler, kwargs),
         (r"/metrics/?", MetricsHandler, kwargs),
+        (r"/openapi.json", OpenApiHandler, kwargs),
     ]
 
 

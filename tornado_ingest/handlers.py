@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from sinks.base import Sink
-from tornado_ingest import __version__, jsoncodec
+from tornado_ingest import __version__, jsoncodec, openapi
 from tornado_ingest.access_log import path_for_log
 from tornado_ingest.envelope import (
     HEALTH_API_ID,
@@ -314,3 +314,11 @@ class NotFoundHandler(BaseHandler):
 
     def route_not_found(self) -> RouteNotFound:
         return RouteNotFound("No route for %s %s" % (self.request.method, self.request.path))
+
+
+class OpenApiHandler(BaseHandler):
+    """``GET /openapi.json``: the contract as an OpenAPI 3.1 document."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(openapi.as_json())
