@@ -49,16 +49,13 @@ class BrokerAnswered:
 
 @dataclass(frozen=True)
 class Trouble:
-    """Something says the broker is not there (a metadata request failed or went unanswered)."""
+    """Something says the broker is not there (a metadata request failed or went unanswered).
+
+    ``unreachable``: no bootstrap server even takes a connection; records get 503 at once until it is back.
+    """
 
     reason: str
-
-
-@dataclass(frozen=True)
-class BrokerUnreachable:
-    """A probe went unanswered and no bootstrap server takes a connection: answer 503 at once until it is back."""
-
-    reason: str
+    unreachable: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,4 +70,4 @@ class ConnectFailed:
     reason: str
 
 
-Message = Union[Acknowledged, Failed, BrokerAnswered, Trouble, BrokerUnreachable, ProducerReady, ConnectFailed]
+Message = Union[Acknowledged, Failed, BrokerAnswered, Trouble, ProducerReady, ConnectFailed]

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from sinks.base import describe_error
 from sinks.kafka import compat
-from sinks.kafka.messages import BrokerAnswered, BrokerUnreachable, Message, Trouble
+from sinks.kafka.messages import BrokerAnswered, Message, Trouble
 from sinks.kafka.reachability import unreachable_reason
 
 #: seconds between probes while the broker answers; after a failure it is asked again sooner.
@@ -58,7 +58,7 @@ class HealthProbe:
             self._next_at = now
             unreachable = unreachable_reason(self._servers, DIAL_TIMEOUT)
             if unreachable is not None:
-                return BrokerUnreachable("cannot reach Kafka: %s" % unreachable)
+                return Trouble("cannot reach Kafka: %s" % unreachable, unreachable=True)
             return Trouble("Kafka takes connections but answered no metadata request for %.0fs" % self._answer_within)
         return None
 

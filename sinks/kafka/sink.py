@@ -24,7 +24,6 @@ from sinks.kafka.deadlines import SendDeadlines
 from sinks.kafka.messages import (
     Acknowledged,
     BrokerAnswered,
-    BrokerUnreachable,
     ConnectFailed,
     Failed,
     Message,
@@ -115,11 +114,10 @@ class KafkaSink(Sink):
                 self._mark_up()
             elif isinstance(message, Trouble):
                 self._mark_down(message.reason)
-            elif isinstance(message, BrokerUnreachable):
-                self._unreachable = True
-                self._mark_down(message.reason)
-                if self._deadlines is not None:  # those waiting would only wait out send_timeout
-                    self._deadlines.fail_all(SinkUnavailable(message.reason))
+                if message.unreachable:
+                    self._unreachable = True
+                    if self._deadlines is not None:  # those waiting would only wait out send_timeout
+                        self._deadlines.fail_all(SinkUnavailable(message.reason))
             elif isinstance(message, ProducerReady):
                 self._connect_failed = False
             elif isinstance(message, ConnectFailed):

@@ -345,6 +345,19 @@ class TestBrokerGoesAway:
         assert all(msgid in ("before", "during") or msgid.startswith("after-") for msgid in stored)
 
 
+def topics_then_cut(cuttable):
+    """The topics, created on the broker; then the network to it is cut before the app starts."""
+    from tests.support.kafka_cluster import unique_topic
+
+    class Topics:
+        telemetry = cuttable.create_topic(unique_topic("telemetry"))
+        batches = cuttable.create_topic(unique_topic("batches"))
+        missing = unique_topic("missing")
+
+    cuttable.cut()
+    return Topics
+
+
 class TestServiceStartsWhileKafkaIsDown:
     @pytest.fixture
     def kafka_target(self, cuttable):
@@ -352,16 +365,7 @@ class TestServiceStartsWhileKafkaIsDown:
 
     @pytest.fixture
     def topics(self, cuttable):
-        # created on the broker, then the network to it is cut before the app starts
-        from tests.support.kafka_cluster import unique_topic
-
-        class Topics:
-            telemetry = cuttable.create_topic(unique_topic("telemetry"))
-            batches = cuttable.create_topic(unique_topic("batches"))
-            missing = unique_topic("missing")
-
-        cuttable.cut()
-        return Topics
+        return topics_then_cut(cuttable)
 
     @pytest.mark.gen_test(timeout=40)
     async def test_starts_says_down_answers_503_and_recovers(self, ingest, health, cuttable, topics):
@@ -432,15 +436,7 @@ class TestKafkaKnownAwayAnswersAtOnce:
 class TestKafkaDownAtStartIsKnownFast(TestKafkaKnownAwayAnswersAtOnce):
     @pytest.fixture
     def topics(self, cuttable):
-        from tests.support.kafka_cluster import unique_topic
-
-        class Topics:
-            telemetry = cuttable.create_topic(unique_topic("telemetry"))
-            batches = cuttable.create_topic(unique_topic("batches"))
-            missing = unique_topic("missing")
-
-        cuttable.cut()
-        return Topics
+        return topics_then_cut(cuttable)
 
     def test_a_broker_that_goes_away(self):
         """(not here: the broker is away from the start)"""
