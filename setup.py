@@ -26,6 +26,9 @@ setup(
         "rabbitmq": ["pika>=1.2"],
         # Optional: orjson writes records several times faster; the service uses it when installed.
         "speedups": ["orjson>=3.6"],
+        # Dataset event schemas: JSON Schema 2020-12 and earlier drafts, validated in Rust
+        # (about 100 times faster than the jsonschema package on a batch of 100 events).
+        "schemas": ["jsonschema-rs>=0.20"],
         "test": [
             # pytest-tornado (named by the design card) is unmaintained: its hooks use the old-style
             # marks pytest 10 removes, so pytest stays below 10 until the plugin is replaced.
@@ -40,6 +43,7 @@ setup(
             # Only for librdkafka's mock Kafka cluster in the tests; the service uses kafka-python.
             "confluent-kafka>=2.3",
             "orjson>=3.6",
+            "jsonschema-rs>=0.20",
         ],
     },
     entry_points={"console_scripts": ["tornado-ingest = tornado_ingest.cli:console_main"]},

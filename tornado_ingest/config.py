@@ -22,6 +22,7 @@ from voluptuous import Any as AnyOf, Invalid, Match, MultipleInvalid, Optional a
 import sinks
 from sinks.validation import describe_invalid, did_you_mean, field_path
 from tornado_ingest.auth import ApiKey, KeyRing, hash_key
+from tornado_ingest.schemas import load_event_schema
 from tornado_ingest.settings import NON_EMPTY, Dataset, ServerSettings, SinkSpec, schema_of, setting_names
 
 DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default.yaml")
@@ -135,8 +136,10 @@ def parse_config(document: Any, source: str = "<memory>", overrides: Optional[Ov
     sink_specs = {name: _sink_spec(name, entry) for name, entry in checked["sinks"].items()}
     if not sink_specs:
         raise ConfigError("sinks", "define at least one sink")
+    base_directory = os.path.dirname(os.path.abspath(source)) if os.path.isfile(source) else os.getcwd()
     datasets = {
-        dataset_id: _dataset(dataset_id, entry, sink_specs) for dataset_id, entry in checked["datasets"].items()
+        dataset_id: _dataset(dataset_id, entry, sink_specs, base_directory)
+        for dataset_id, entry in checked["datasets"].items()
     }
     keys = _key_ring(_validate(AUTH_SCHEMA, checked["auth"] or {}, ["auth"]), datasets)
     digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
@@ -190,7 +193,7 @@ def _key_ring(auth: Dict[str, Any], datasets: Dict[str, Dataset]) -> KeyRing:
     return KeyRing(keys)
 
 
-def _dataset(dataset_id: str, entry: Dict[str, Any], sink_specs: Dict[str, SinkSpec]) -> Dataset:
+def _dataset(dataset_id: str, entry: Dict[str, Any], sink_specs: Dict[str, SinkSpec], base_directory: str) -> Dataset:
     path: List[Any] = ["datasets", dataset_id]
     if "/" in dataset_id or not dataset_id:
         raise ConfigError(field_path(path), "a dataset id must be a non-empty URL path segment (no '/')")
@@ -210,7 +213,35 @@ def _dataset(dataset_id: str, entry: Dict[str, Any], sink_specs: Dict[str, SinkS
             raise ConfigError(field_path(path + [name]), "%r is already a field of every record" % entry[name])
     if entry["extraction_key"] == entry["dedup_key"]:
         raise ConfigError(field_path(path + ["dedup_key"]), "must differ from extraction_key")
-    return Dataset(id=dataset_id, **entry)
+    dataset = Dataset(id=dataset_id, **entry)
+    _check_invalid_events(dataset, path, sink_specs)
+    if dataset.schema is not None:
+        try:
+            dataset.event_schema = load_event_schema(dataset.schema, base_directory)
+        except ValueError as exc:
+            raise ConfigError(field_path(path + ["schema"]), str(exc)) from None
+    return dataset
+
+
+def _check_invalid_events(dataset: Dataset, path: List[Any], sink_specs: Dict[str, SinkSpec]) -> None:
+    """``on_invalid`` and ``dead_letter`` go together, and only with a schema; the dead letters' sink exists."""
+    if dataset.on_invalid == "dead_letter" and dataset.schema is None:
+        raise ConfigError(field_path(path + ["on_invalid"]), "dead_letter needs a schema to tell bad events from good")
+    if dataset.on_invalid == "dead_letter" and dataset.dead_letter is None:
+        raise ConfigError(field_path(path + ["dead_letter"]), "is required with on_invalid: dead_letter")
+    if dataset.dead_letter is None:
+        return
+    if dataset.on_invalid != "dead_letter":
+        raise ConfigError(field_path(path + ["dead_letter"]), "is used only with on_invalid: dead_letter")
+    name, topic = dataset.dead_letter["sink"], dataset.dead_letter["entry_topic"]
+    spec = sink_specs.get(name)
+    if spec is None:
+        where = field_path(path + ["dead_letter", "sink"])
+        raise ConfigError(where, "no sink named %r%s" % (name, did_you_mean(name, sink_specs)))
+    try:
+        spec.cls.check_destination(spec.options, topic)
+    except ValueError as exc:
+        raise ConfigError(field_path(path + ["dead_letter", "entry_topic"]), str(exc)) from None
 
 
 def _validate(schema: Schema, value: Any, path: List[Any]) -> Any:

@@ -48,10 +48,13 @@ class RecordRouter:
 
     async def deliver(self, dataset: Dataset, record: Record) -> Optional[Receipt]:
         """Hand one record to the dataset's sink; return once the sink has it, with what the sink said of it."""
-        topic = dataset.entry_topic
-        if not topic:
+        if not dataset.entry_topic:
             raise TopicNotFound()
-        gate = self.gates[dataset.sink]
+        return await self.deliver_to(dataset.sink, dataset.entry_topic, record)
+
+    async def deliver_to(self, sink: str, topic: str, record: Record) -> Optional[Receipt]:
+        """Hand one record to a sink, for ``topic``; the sink's failures become the contract's answers."""
+        gate = self.gates[sink]
         name = gate.name
         if gate.in_flight >= gate.max_inflight:
             gate.refused["429"].inc()

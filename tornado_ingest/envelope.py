@@ -8,7 +8,9 @@ can drift from the contract of the data-in API::
      "responseCode": "OK", "result": {"message": "Data ingested successfully"}}
 
 Failures carry ``"status": "FAILED"``, ``"result": {}`` and
-``"error": {"code", "message", "trace": ""}``. Whatever the client sent is
+``"error": {"code", "message", "trace": ""}``. A 207 (some events taken,
+others not) carries ``"status": "PARTIAL"``, ``"responseCode": "MULTI_STATUS"``
+and the outcome of each event in ``result``. Whatever the client sent is
 echoed only where it can be written as UTF-8, so an answer always has a body.
 """
 
@@ -61,14 +63,17 @@ def build_envelope(
     msgid: Optional[str] = None,
     result: Optional[Dict[str, Any]] = None,
     error: Optional[IngestError] = None,
+    partial: bool = False,
 ) -> Dict[str, Any]:
-    params: Dict[str, Any] = {"status": "FAILED" if error is not None else "SUCCESS"}
+    """The envelope of one answer: a success, a failure (``error``), or, with ``partial``, a 207 whose
+    ``result`` says the outcome of each event."""
+    params: Dict[str, Any] = {"status": "FAILED" if error is not None else "PARTIAL" if partial else "SUCCESS"}
     if msgid is not None and encodable(msgid):
         params["msgid"] = msgid
     params["resmsgid"] = str(uuid.uuid4())
     envelope: Dict[str, Any] = {"id": api_id, "ver": API_VERSION, "ts": local_timestamp(), "params": params}
     if error is None:
-        envelope["responseCode"] = "OK"
+        envelope["responseCode"] = "MULTI_STATUS" if partial else "OK"
         envelope["result"] = {"message": SUCCESS_MESSAGE} if result is None else result
     else:
         envelope["responseCode"] = error.response_code

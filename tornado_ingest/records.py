@@ -10,16 +10,22 @@ a batch (``data`` is an array) becomes::
 
 where ``events`` and ``id`` are the dataset's ``extraction_key`` and
 ``dedup_key``, and ``M`` is the ingestion metadata downstream pipelines expect.
+With ``batch: per_event`` each event of a batch is a single-event record of
+its own. An event that breaks the dataset's schema, under ``on_invalid:
+dead_letter``, becomes a dead letter::
+
+    {"event": {...}, "errors": ["eid: ..."], "index": 3, "obsrv_meta": M, "dataset": "<id>", "msgid": "<msgid>"}
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from sinks.base import Record
 from tornado_ingest import jsoncodec
 from tornado_ingest.errors import InvalidInput
+from tornado_ingest.schemas import Problems, describe
 from tornado_ingest.settings import Dataset
 
 
@@ -77,3 +83,50 @@ def record_for_request(dataset: Dataset, data: Any, msgid: str, trace: Sequence[
     document = record_document(dataset, data, msgid)
     key = record_key(document, dataset.key_path) if dataset.key_path else None
     return Record(encode_document(document), dataset=dataset.id, msgid=msgid, key=key, trace=trace)
+
+
+class Delivery(NamedTuple):
+    """One record of a request, where it goes, and which of the request's events it carries (their indexes)."""
+
+    record: Record
+    sink: str
+    topic: str
+    events: Tuple[int, ...]
+    dead_letter: bool = False
+
+
+def deliveries_for(
+    dataset: Dataset, data: Any, msgid: str, trace: Sequence[Tuple[str, str]], problems: Problems
+) -> List[Delivery]:
+    """The records a request becomes: its good events, one record or one each (``batch``), and a dead letter
+    for each event in ``problems`` (the caller refused the request already when the dataset rejects those)."""
+    topic = dataset.entry_topic or ""
+    batch = isinstance(data, list)
+    events = data if batch else [data]
+    good = [index for index in range(len(events)) if index not in problems]
+    deliveries = []
+    if good and dataset.batch == "per_event":
+        for index in good:
+            record = record_for_request(dataset, events[index], msgid, trace)
+            deliveries.append(Delivery(record, dataset.sink, topic, (index,)))
+    elif good:
+        payload = [events[index] for index in good] if batch else data
+        deliveries.append(
+            Delivery(record_for_request(dataset, payload, msgid, trace), dataset.sink, topic, tuple(good))
+        )
+    if problems and dataset.dead_letter is not None:
+        meta = obsrv_meta(int(time.time() * 1000))
+        for index in sorted(problems):
+            document = {
+                "event": events[index],
+                "errors": [describe(problem) for problem in problems[index]],
+                "index": index,
+                "obsrv_meta": meta,
+                "dataset": dataset.id,
+                "msgid": msgid,
+            }
+            key = record_key(document, dataset.key_path) if dataset.key_path else None
+            record = Record(encode_document(document), dataset=dataset.id, msgid=msgid, key=key, trace=trace)
+            where = dataset.dead_letter
+            deliveries.append(Delivery(record, where["sink"], where["entry_topic"], (index,), dead_letter=True))
+    return deliveries

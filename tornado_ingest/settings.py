@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Dict, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, Optional, Sequence, Tuple, Type, Union
 
-from voluptuous import All, Any as AnyOf, Coerce, In, Invalid, Length, Match, Optional as Opt, Range, Required, Schema
+from voluptuous import (
+    All,
+    Any as AnyOf,
+    Boolean,
+    Coerce,
+    In,
+    Invalid,
+    Length,
+    Match,
+    Optional as Opt,
+    Range,
+    Required,
+    Schema,
+)
 
 from sinks.base import Sink
 from sinks.validation import SECONDS, TIMEOUT
+from tornado_ingest.schemas import EventSchema
 
 
 def setting(default: Any, check: Any, meaning: str) -> Any:
@@ -134,7 +148,29 @@ class Dataset:
         AnyOf(None, Match(r"^[^.]+(\.[^.]+)*$"), msg="expected a dotted path such as event.did"),
         "dotted path into the record whose value becomes the message key",
     )
+    schema: Union[None, str, Dict[str, Any]] = setting(
+        None,
+        AnyOf(None, NON_EMPTY, dict, msg="expected a JSON Schema, or the path of a file holding one"),
+        "a JSON Schema every event must meet (inline, or a file's path, relative to the config file)",
+    )
+    on_invalid: str = setting(
+        "reject",
+        In(["reject", "dead_letter"], msg="expected reject or dead_letter"),
+        "an event that breaks the schema: refuse the request (reject), or send it to dead_letter",
+    )
+    dead_letter: Optional[Dict[str, str]] = setting(
+        None,
+        AnyOf(None, Schema({Required("sink"): NON_EMPTY, Required("entry_topic"): NON_EMPTY})),
+        "where the events that break the schema go, with their errors: {sink, entry_topic}",
+    )
+    batch: str = setting(
+        "one_record",
+        In(["one_record", "per_event"], msg="expected one_record or per_event"),
+        "one_record: a request is one record; per_event: each event is a record of its own",
+    )
+    receipts: bool = setting(False, Boolean(), "every answer says where each record went")
     key_path: Tuple[str, ...] = field(init=False, default=())
+    event_schema: Optional[EventSchema] = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.key_path = tuple(self.key.split(".")) if self.key else ()

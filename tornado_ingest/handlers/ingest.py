@@ -1,0 +1,146 @@
+"""``POST /v2/data/in/{dataset_id}``: check the request, make its records, hand them over, answer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List
+
+from tornado_ingest.envelope import (
+    INGEST_API_ID,
+    build_envelope,
+)
+from tornado_ingest.errors import (
+    DatasetNotFound,
+    InvalidInput,
+    PayloadTooLarge,
+    TopicNotFound,
+)
+from tornado_ingest.handlers.base import BaseHandler
+from tornado_ingest.metrics import UNKNOWN_DATASET
+from tornado_ingest.outcomes import hand_over
+from tornado_ingest.records import deliveries_for
+from tornado_ingest.request import (
+    check_content_type,
+    gunzip,
+    is_gzipped,
+    parse_json,
+    request_msgid,
+    validate_request,
+)
+from tornado_ingest.schemas import Problems, describe, refusal
+from tornado_ingest.tornado_compat import answer_finished, close_after_answer
+from tornado_ingest.tracing import trace_context
+
+log = logging.getLogger(__name__)
+
+DRY_RUN_HEADER = "X-Dry-Run"
+DRY_RUN_MESSAGE = "Dry run: every check passed and the request would be ingested; nothing was written"
+YES_OR_NO = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+class IngestHandler(BaseHandler):
+    """``POST /v2/data/in/{dataset_id}``: validate, build the record, hand it to the sink."""
+
+    allowed_methods = ("POST",)
+
+    def check_request(self) -> None:
+        dataset_id = self.dataset_id = self.path_args[0]
+        self.dataset_label = dataset_id if dataset_id in self.context.config.datasets else UNKNOWN_DATASET
+        super().check_request()
+        self.key_name = self.context.config.keys.authorize(self.request.headers, dataset_id)
+        self._limit = self.context.settings.max_body_bytes
+        self._chunks: List[bytes] = []
+        self._received = 0
+        if self.body_length is not None and self.body_length > self._limit:
+            raise self._too_large()
+        self.context.bodies.expect(self)
+
+    def data_received(self, chunk: bytes) -> None:
+        if answer_finished(self):
+            return
+        self._received += len(chunk)
+        if self._received > self._limit:
+            # A chunked body has just outgrown the cap: answer now, drop the rest, close after the answer.
+            self._chunks = []
+            close_after_answer(self.request)
+            self.send_error(413, exc_info=(PayloadTooLarge, self._too_large(), None))
+            return
+        self._chunks.append(chunk)
+
+    async def post(self, dataset_id: str) -> None:
+        self.context.bodies.arrived(self)
+        if answer_finished(self):
+            return
+        headers = self.request.headers
+        check_content_type(headers.get("Content-Type"))
+        gzipped = is_gzipped(headers.get("Content-Encoding"))
+        body = b"".join(self._chunks)
+        self._chunks = []
+        self.body_bytes = len(body)
+        if gzipped:
+            body = gunzip(body, self._limit)
+        settings = self.context.settings
+        document = parse_json(body, settings.max_json_depth)
+        self.msgid = request_msgid(document)
+        request = validate_request(document)
+        data, msgid = request["data"], request["params"]["msgid"]
+        self.events = len(data) if isinstance(data, list) else 1
+        if isinstance(data, list) and len(data) > settings.max_batch_events:
+            raise PayloadTooLarge(
+                "a batch of %d events is over server.max_batch_events (%d)" % (len(data), settings.max_batch_events)
+            )
+
+        dataset = self.context.config.datasets.get(dataset_id)
+        if dataset is None:
+            raise DatasetNotFound()
+        if not dataset.entry_topic:
+            raise TopicNotFound()
+        schema = dataset.event_schema
+        problems = schema.problems(data if isinstance(data, list) else [data]) if schema is not None else {}
+        if problems and dataset.on_invalid == "reject":
+            raise InvalidInput(refusal(problems, batch=isinstance(data, list)))
+        trace = trace_context(self.request_id, self.request.headers)
+        deliveries = deliveries_for(dataset, data, msgid, trace, problems)
+        receipts = dataset.receipts or self.wants_receipts()
+        if self.dry_run():
+            self.outcome = "DRY_RUN"
+            self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid, result=dry_run_result(problems)))
+            return
+        if self.client_gone:
+            return  # nobody to answer: the records are not handed over (the client must send them again)
+        reply = await hand_over(self.context, dataset.id, deliveries, problems, receipts)
+        self.set_status(reply.status)
+        for name, value in reply.headers.items():
+            self.set_header(name, value)
+        if reply.partial:
+            self.outcome = "MULTI_STATUS"
+        self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid, result=reply.result, partial=reply.partial))
+
+    def dry_run(self) -> bool:
+        """``?dry_run=true`` or ``X-Dry-Run: true``: every check, nothing written."""
+        asked = self.get_query_argument("dry_run", None) or self.request.headers.get(DRY_RUN_HEADER)
+        if asked is None:
+            return False
+        if asked.lower() not in YES_OR_NO:
+            raise InvalidInput("dry_run: expected true or false, got %r" % asked[:40])
+        return YES_OR_NO[asked.lower()]
+
+    def wants_receipts(self) -> bool:
+        """``Prefer: return=receipts`` (RFC 7240): this answer says where each record went."""
+        prefer = self.request.headers.get_list("Prefer")
+        wanted = any("return=receipts" in [part.strip() for part in value.split(";")] for value in prefer)
+        if wanted:
+            self.set_header("Preference-Applied", "return=receipts")
+        return wanted
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge("body is larger than %d bytes (server.max_body_bytes)" % self._limit)
+
+
+def dry_run_result(problems: Problems) -> Dict[str, Any]:
+    result: Dict[str, Any] = {"message": DRY_RUN_MESSAGE}
+    if problems:
+        result["dead_lettered"] = [
+            {"index": index, "errors": [describe(problem) for problem in problems[index]]} for index in sorted(problems)
+        ]
+    return result

@@ -1,0 +1,131 @@
+"""The answer to a request that became several records: all taken (200), none (the one error), or some (207).
+
+A ``per_event`` batch, or a batch whose bad events go to dead letters, is
+several records, handed to their sinks together. When every record is
+acknowledged the answer is 200; when none is, and all for the same reason, it is
+that reason's answer (nothing was written). Otherwise it is 207 Multi-Status
+with the outcome of each event: never a 200 that hides a failure, never a 503
+that hides a success. A client sends again the events whose ``status`` is not
+200 (after ``Retry-After`` for a 429 or a 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from sinks.base import Receipt
+from tornado_ingest.context import Context
+from tornado_ingest.delivery import RecordRouter
+from tornado_ingest.envelope import SUCCESS_MESSAGE
+from tornado_ingest.errors import IngestError, InternalError
+from tornado_ingest.records import Delivery
+from tornado_ingest.schemas import Problems, describe
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = (429, 503)
+
+
+class Outcome(NamedTuple):
+    delivery: Delivery
+    receipt: Optional[Receipt] = None
+    error: Optional[IngestError] = None
+
+
+class Answer(NamedTuple):
+    status: int
+    result: Optional[Dict[str, Any]]  # None: the plain success result
+    headers: Dict[str, str]
+    partial: bool = False
+
+
+async def hand_over(
+    context: Context, dataset_id: str, deliveries: Sequence[Delivery], problems: Problems, receipts: bool
+) -> Answer:
+    """Hand a request's records to their sinks and say what the client is answered (raises the one error)."""
+    metrics = context.metrics
+    if len(deliveries) == 1 and not problems:  # one record: the plain path, its error is the answer
+        delivery = deliveries[0]
+        receipt = await context.router.deliver_to(delivery.sink, delivery.topic, delivery.record)
+        metrics.accepted(dataset_id, delivery.sink, len(delivery.events), len(delivery.record.value))
+        result = (
+            {"message": SUCCESS_MESSAGE, "receipts": [receipt_of(Outcome(delivery, receipt))]} if receipts else None
+        )
+        return Answer(200, result, {})
+    outcomes = await deliver_all(context.router, deliveries)
+    for outcome in outcomes:
+        if outcome.error is None:
+            delivered = outcome.delivery
+            metrics.accepted(dataset_id, delivered.sink, len(delivered.events), len(delivered.record.value))
+    return answer(outcomes, problems, receipts)
+
+
+async def deliver_all(router: RecordRouter, deliveries: Sequence[Delivery]) -> List[Outcome]:
+    """Every record to its sink at once; the outcome of each (a failure is an outcome, not an exception)."""
+    results = await asyncio.gather(
+        *(router.deliver_to(d.sink, d.topic, d.record) for d in deliveries), return_exceptions=True
+    )
+    outcomes = []
+    for delivery, result in zip(deliveries, results):
+        if isinstance(result, IngestError):
+            outcomes.append(Outcome(delivery, error=result))
+        elif isinstance(result, BaseException):
+            log.error("record to sink %r failed unexpectedly", delivery.sink, exc_info=result)
+            outcomes.append(Outcome(delivery, error=InternalError()))
+        else:
+            outcomes.append(Outcome(delivery, receipt=result))
+    return outcomes
+
+
+def answer(outcomes: Sequence[Outcome], problems: Problems, receipts: bool) -> Answer:
+    """The answer for these outcomes (raises the one error when every record failed for one reason)."""
+    failures = [outcome.error for outcome in outcomes if outcome.error is not None]
+    if failures and len(failures) == len(outcomes) and len({error.status_code for error in failures}) == 1:
+        raise failures[0]
+    if not failures:
+        result: Dict[str, Any] = {"message": SUCCESS_MESSAGE}
+        if problems:
+            result["dead_lettered"] = [
+                {"index": index, "errors": [describe(problem) for problem in problems[index]]}
+                for index in sorted(problems)
+            ]
+        if receipts:
+            result["receipts"] = [receipt_of(outcome) for outcome in outcomes]
+        return Answer(200, result, {})
+    return _partial(outcomes, problems, receipts)
+
+
+def _partial(outcomes: Sequence[Outcome], problems: Problems, receipts: bool) -> Answer:
+    events: List[Tuple[int, Dict[str, Any]]] = []
+    for outcome in outcomes:
+        for index in outcome.delivery.events:
+            entry: Dict[str, Any] = {"index": index}
+            if outcome.error is not None:
+                entry.update(status=outcome.error.status_code, code=outcome.error.code, message=outcome.error.message)
+            else:
+                entry.update(status=200, code="DEAD_LETTERED" if outcome.delivery.dead_letter else "OK")
+                if receipts:
+                    entry["receipt"] = receipt_of(outcome)
+            if index in problems:
+                entry["errors"] = [describe(problem) for problem in problems[index]]
+            events.append((index, entry))
+    taken = sum(1 for _, entry in events if entry["status"] == 200)
+    message = "%d of %d events taken; send the others again (those whose status is not 200)" % (taken, len(events))
+    retry = [o.error.headers for o in outcomes if o.error is not None and o.error.status_code in RETRYABLE]
+    result = {"message": message, "events": [entry for _, entry in sorted(events, key=lambda pair: pair[0])]}
+    return Answer(207, result, dict(retry[0]) if retry else {}, partial=True)
+
+
+def receipt_of(outcome: Outcome) -> Dict[str, Any]:
+    """Where a record went: the sink, the events it carries, and what the sink says (topic, offset, ...)."""
+    receipt = outcome.receipt
+    entry: Dict[str, Any] = {"events": list(outcome.delivery.events), "sink": outcome.delivery.sink}
+    if outcome.delivery.dead_letter:
+        entry["dead_letter"] = True
+    if receipt is not None:
+        entry.update(receipt.where)
+        if receipt.spooled:
+            entry["spooled"] = True
+    return entry
