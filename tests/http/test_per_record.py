@@ -207,3 +207,10 @@ def test_a_schema_file_beside_the_config(tmp_path):
 
     schema = load_config(str(config_file)).datasets["d"].event_schema
     assert schema is not None and schema.problems([{}, {"eid": 1}]) == {0: [(["eid"], '"eid" is a required property')]}
+
+
+@pytest.mark.gen_test
+async def test_both_dry_run_switches_are_checked(post):
+    headers = {"Content-Type": "application/json", "X-Dry-Run": "{}"}  # found by schemathesis
+    response = await post("/v2/data/in/events?dry_run=true", ingest_request(), headers=headers)
+    assert failure(response, 400, "DATA_INGESTION_INVALID_INPUT").startswith("X-Dry-Run: expected true or false")

@@ -118,12 +118,17 @@ class IngestHandler(BaseHandler):
 
     def dry_run(self) -> bool:
         """``?dry_run=true`` or ``X-Dry-Run: true``: every check, nothing written."""
-        asked = self.get_query_argument("dry_run", None) or self.request.headers.get(DRY_RUN_HEADER)
-        if asked is None:
-            return False
-        if asked.lower() not in YES_OR_NO:
-            raise InvalidInput("dry_run: expected true or false, got %r" % asked[:40])
-        return YES_OR_NO[asked.lower()]
+        dry = False
+        for name, asked in (
+            ("dry_run", self.get_query_argument("dry_run", None)),
+            (DRY_RUN_HEADER, self.request.headers.get(DRY_RUN_HEADER)),
+        ):
+            if asked is None:
+                continue
+            if asked.lower() not in YES_OR_NO:
+                raise InvalidInput("%s: expected true or false, got %r" % (name, asked[:40]))
+            dry = dry or YES_OR_NO[asked.lower()]
+        return dry
 
     def wants_receipts(self) -> bool:
         """``Prefer: return=receipts`` (RFC 7240): this answer says where each record went."""
