@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import itertools
 import logging
 import os
 import re
@@ -55,20 +56,22 @@ _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os
 class _Line(NamedTuple):
     destination: str
     data: bytes
-    future: "asyncio.Future[None]"
+    future: "asyncio.Future[Optional[Receipt]]"
 
 
 class _Written(NamedTuple):
-    """The lines of one destination are in its file."""
+    """The lines of one destination are in its file: where, and each line's byte offset (for the receipts)."""
 
-    futures: List["asyncio.Future[None]"]
+    futures: List["asyncio.Future[Optional[Receipt]]"]
+    path: str
+    offsets: List[int]
 
 
 class _Refused(NamedTuple):
     """The lines of one destination could not be written; ``whole_sink``: the directory takes no write at all
     (disk full, read-only), else only this destination is refused (a symbolic link, a directory in the way)."""
 
-    futures: List["asyncio.Future[None]"]
+    futures: List["asyncio.Future[Optional[Receipt]]"]
     destination: str
     error: OSError
     whole_sink: bool
@@ -129,10 +132,9 @@ class FileSink(Sink):
         lines = self._lines
         if lines is None or lines.closed:
             raise SinkUnavailable("file sink %r is not running" % self.name)
-        future = asyncio.get_running_loop().create_future()
+        future: "asyncio.Future[Optional[Receipt]]" = asyncio.get_running_loop().create_future()
         lines.submit(_Line(destination, record.value + b"\n", future))
-        await future
-        return None
+        return await future
 
     def health(self) -> Health:
         if self._lines is None or self._lines.closed:
@@ -158,8 +160,8 @@ class FileSink(Sink):
             if self.state.mark_up():
                 log.info("file sink %r is up: %s takes writes", self.name, self.directory)
             if isinstance(item, _Written):
-                for future in item.futures:
-                    settle(future)
+                for future, offset in zip(item.futures, item.offsets):
+                    settle(future, result=Receipt(where={"path": item.path, "offset": offset}))
 
     def _refused(self, refused: _Refused) -> None:
         reason = _describe(refused.error)
@@ -204,7 +206,7 @@ class _AppendWriter(threading.Thread):
         self._files.clear()
 
     def _write_batch(self, batch: List[_Line]) -> None:
-        grouped: Dict[str, Tuple[List[bytes], List["asyncio.Future[None]"]]] = {}
+        grouped: Dict[str, Tuple[List[bytes], List["asyncio.Future[Optional[Receipt]]"]]] = {}
         for destination, data, future in batch:
             lines, futures = grouped.setdefault(destination, ([], []))
             lines.append(data)
@@ -212,9 +214,10 @@ class _AppendWriter(threading.Thread):
         news: List[_News] = []
         for destination, (lines, futures) in grouped.items():
             try:
-                self._append(destination, b"".join(lines))
+                start = self._append(destination, b"".join(lines))
                 self._directory_down = False
-                news.append(_Written(futures))
+                offsets = list(itertools.accumulate((len(line) for line in lines[:-1]), initial=start))
+                news.append(_Written(futures, self._path(destination), offsets))
             except OSError as exc:
                 self._forget(destination)
                 if directory_problem(self.directory) is not None:
@@ -222,7 +225,8 @@ class _AppendWriter(threading.Thread):
                 news.append(_Refused(futures, destination, exc, whole_sink=self._directory_down))
         self._news.post_all(news)
 
-    def _append(self, destination: str, data: bytes) -> None:
+    def _append(self, destination: str, data: bytes) -> int:
+        """Append ``data`` to the destination's file in one write, under its lock; the byte offset it starts at."""
         fd = self._open(destination)
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -238,9 +242,13 @@ class _AppendWriter(threading.Thread):
                 raise
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+        return start
+
+    def _path(self, destination: str) -> str:
+        return os.path.join(self.directory, destination + SUFFIX)
 
     def _open(self, destination: str) -> int:
-        path = os.path.join(self.directory, destination + SUFFIX)
+        path = self._path(destination)
         cached = self._files.get(destination)
         if cached is not None:
             fd, inode = cached

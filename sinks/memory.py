@@ -54,7 +54,7 @@ class MemorySink(Sink):
         if self.failure is not None:
             raise self.failure
         self.records.append((destination, record))
-        return None
+        return Receipt(where={"destination": destination})
 
     def documents(self, destination: Optional[str] = None) -> List[Dict[str, Any]]:
         """The records received (for ``destination``, if given), decoded."""

@@ -166,9 +166,11 @@ async def test_receipts_only_when_asked(ingest):
         "events", ingest_request(), headers={"Content-Type": "application/json", "Prefer": "return=receipts"}
     )
     assert asked.headers["Preference-Applied"] == "return=receipts"
-    assert envelope_of(asked)["result"]["receipts"] == [{"events": [0], "sink": "mem"}]
+    assert envelope_of(asked)["result"]["receipts"] == [{"events": [0], "sink": "mem", "destination": "events.raw"}]
     configured = await ingest("receipted", ingest_request([GOOD, GOOD]))
-    assert envelope_of(configured)["result"]["receipts"] == [{"events": [0, 1], "sink": "mem"}]
+    assert envelope_of(configured)["result"]["receipts"] == [
+        {"events": [0, 1], "sink": "mem", "destination": "receipted"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -214,3 +216,22 @@ async def test_both_dry_run_switches_are_checked(post):
     headers = {"Content-Type": "application/json", "X-Dry-Run": "{}"}  # found by schemathesis
     response = await post("/v2/data/in/events?dry_run=true", ingest_request(), headers=headers)
     assert failure(response, 400, "DATA_INGESTION_INVALID_INPUT").startswith("X-Dry-Run: expected true or false")
+
+
+class TestFileReceipts:
+    @pytest.fixture
+    def config_document(self, config_document):
+        config_document["datasets"]["example"].update(receipts=True, batch="per_event")
+        return config_document
+
+    @pytest.mark.gen_test
+    async def test_a_file_receipt_is_the_line_s_path_and_byte_offset(self, ingest, tmp_path):
+        await ingest("example", ingest_request([GOOD]))  # something before: offsets do not start at 0
+        response = await ingest("example", ingest_request([dict(GOOD, n=i) for i in range(3)], msgid="r-1"))
+        receipts = envelope_of(response)["result"]["receipts"]
+        path = tmp_path / "data" / "example.jsonl"
+        content = path.read_bytes()
+        assert [receipt["path"] for receipt in receipts] == [str(path)] * 3
+        for index, receipt in enumerate(receipts):
+            line = content[receipt["offset"] :].split(b"\n", 1)[0]
+            assert json.loads(line)["event"]["n"] == index and receipt["events"] == [index]
