@@ -33,6 +33,7 @@ def _missing_module(*names: str) -> Optional[str]:
 class Backend:
     name = ""
     topic = TOPIC
+    dataset: Dict[str, Any] = {}  # the bench dataset's options beside sink and entry_topic
 
     def unavailable(self) -> Optional[str]:
         return None
@@ -69,6 +70,34 @@ class FileBackend(Backend):
     def close(self) -> None:
         if self.directory:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+#: what every event of the bench's payloads meets: the cost of checking a batch of 100 against it is measured
+EVENT_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["eid", "ets", "ver", "mid", "actor", "context", "edata"],
+    "properties": {
+        "eid": {"enum": ["INTERACT", "IMPRESSION", "START", "END"]},
+        "ets": {"type": "integer", "minimum": 0},
+        "ver": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+$"},
+        "mid": {"type": "string"},
+        "actor": {"type": "object", "required": ["id", "type"]},
+        "context": {"type": "object", "required": ["channel", "did"]},
+        "edata": {"type": "object", "required": ["type"]},
+    },
+}
+
+
+class FileSchemaBackend(FileBackend):
+    """The file sink, its dataset checking every event against a JSON Schema (``datasets.<id>.schema``)."""
+
+    name = "file-schema"
+    dataset = {"schema": EVENT_SCHEMA}
+
+    def unavailable(self) -> Optional[str]:
+        missing = _missing_module("jsonschema_rs")
+        return "Python module 'jsonschema_rs' is not installed (the schemas extra)" if missing else None
 
 
 class KafkaBackend(Backend):
@@ -181,5 +210,10 @@ def safe_url(url: str) -> str:
 
 
 def make_backends(names: List[str], rabbitmq_url: str) -> List[Backend]:
-    known = {"file": FileBackend, "kafka": KafkaBackend, "rabbitmq": lambda: RabbitBackend(rabbitmq_url)}
+    known = {
+        "file": FileBackend,
+        "file-schema": FileSchemaBackend,
+        "kafka": KafkaBackend,
+        "rabbitmq": lambda: RabbitBackend(rabbitmq_url),
+    }
     return [known[name]() for name in names]

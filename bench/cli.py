@@ -22,7 +22,7 @@ from bench.backends import make_backends, safe_url
 from bench.procs import Processes
 from bench.run import Outcome, Runner
 
-SINKS = ("file", "kafka", "rabbitmq")
+SINKS = ("file", "file-schema", "kafka", "rabbitmq")
 DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 FULL = {"duration": 10.0, "warmup": 2.0, "rounds": 3}
 QUICK = {"duration": 2.0, "warmup": 1.0, "rounds": 2}
@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
         "as the upstream figures were (default 50; 0: no)",
     )
     p.add_argument(
-        "--sinks", type=_list(str, SINKS), default=list(SINKS), help="comma-separated (default file,kafka,rabbitmq)"
+        "--sinks",
+        type=_list(str, SINKS),
+        default=list(SINKS),
+        help="comma-separated (default file,file-schema,kafka,rabbitmq)",
     )
     p.add_argument("--processes", type=_list(int), default=[1, 2], help="service --processes values (default 1,2)")
     p.add_argument(

@@ -48,7 +48,7 @@ def groups(summaries: Dict[Key, Summary]) -> List[Tuple[int, str, int]]:
 
 
 HEADER = ["server", "req/s", "×bare", "events/s", "×bare", "p50 ms", "×bare", "p99 ms", "×bare", "rounds", "errors"]
-ORDER = [BARE, "file", "kafka", "rabbitmq"]
+ORDER = [BARE, "file", "file-schema", "kafka", "rabbitmq"]
 
 
 def group_rows(summaries: Dict[Key, Summary], group: Tuple[int, str, int]) -> List[List[str]]:
@@ -160,6 +160,13 @@ def targets(
                 get(1, payload, "file"),
                 "%s / file" % sink,
             )
+    top, base = get(1, "batch", "file-schema"), get(1, "batch", "file")
+    what = "dataset schema (2020-12, jsonschema-rs), batch of 100, file sink, 1 process, %s" % c
+    if top is None or base is None or not base.rps:
+        rows.append([what, "a cost: no target", "not measured", "–"])
+    else:
+        cost = "%.2f (%.0f / %.0f req/s with / without a schema)" % (top.rps / base.rps, top.rps, base.rps)
+        rows.append([what, "a cost: no target", cost, "–"])
     for payload in ("single", "batch"):
         s = get(1, payload, "file")
         rows.append(

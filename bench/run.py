@@ -97,7 +97,7 @@ class Runner:
         config = {
             "server": {"address": "127.0.0.1"},
             "sinks": {"bench": sink},
-            "datasets": {"bench": {"sink": "bench", "entry_topic": backend.topic}},
+            "datasets": {"bench": {"sink": "bench", "entry_topic": backend.topic, **backend.dataset}},
         }
         path = os.path.join(self.workdir, "%s-p%d.yaml" % (backend.name, processes))
         with open(path, "w") as handle:
