@@ -83,7 +83,6 @@ class KafkaSink(Sink):
         await future
         return None
 
-
     def health(self) -> Health:
         if self._outgoing is None or self._outgoing.closed:
             error = "not started" if self._outgoing is None else "closed"

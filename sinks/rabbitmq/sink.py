@@ -80,7 +80,6 @@ class RabbitMQSink(Sink):
         await self.confirms.track(destination, record.value)
         return None
 
-
     def health(self) -> Health:
         return self.state.snapshot(
             url=self.redacted_url,
