@@ -10,13 +10,11 @@ in the topic afterwards, and the sink must serve on through the change.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient
 
 from tests.support import skip_or_fail
-from tests.support.data_in import JSON_HEADERS, body_of, ingest_request
+from tests.support.load import post_for
 
 PARTITIONS = 3
 #: seconds from the broker going down to its partitions' new leaders (an election)
@@ -70,25 +68,7 @@ def config_document(tmp_path, cluster, topic):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_broker_lost_under_load_loses_no_acknowledged_record(app, http_server, base_url, cluster, topic):
-    client = AsyncHTTPClient(force_instance=True, max_clients=CLIENTS)
-    outcomes = []  # (seconds since start, msgid, status)
-    started = time.monotonic()
     moved_at = []
-
-    async def sender(number):
-        sent = 0
-        while time.monotonic() - started < 6:
-            msgid = "k%d-%d" % (number, sent)
-            sent += 1
-            response = await client.fetch(
-                base_url + "/v2/data/in/telemetry",
-                method="POST",
-                headers=JSON_HEADERS,
-                body=body_of(ingest_request(data={"did": msgid}, msgid=msgid)),
-                raise_error=False,
-                request_timeout=30,
-            )
-            outcomes.append((time.monotonic() - started, msgid, response.code))
 
     async def lose_broker_one():
         await asyncio.sleep(1.5)
@@ -96,24 +76,18 @@ async def test_a_broker_lost_under_load_loses_no_acknowledged_record(app, http_s
         await asyncio.sleep(ELECTION)
         for partition in range(PARTITIONS):
             cluster.mock.set_leader(topic, partition, 2 + partition % 2)
-        moved_at.append(time.monotonic() - started)
+        moved_at.append(1.5 + ELECTION)
 
-    try:
-        await asyncio.gather(lose_broker_one(), *(sender(n) for n in range(CLIENTS)))
-    finally:
-        client.close()
-
-    acknowledged = {msgid for _, msgid, status in outcomes if status == 200}
-    failed = [(at, msgid, status) for at, msgid, status in outcomes if status != 200]
-    after_move = [msgid for at, msgid, status in outcomes if status == 200 and at > moved_at[0] + 0.5]
-    messages = await asyncio.get_running_loop().run_in_executor(None, cluster.consume, topic, len(outcomes), 20)
-    stored = [dict(message.headers)["msgid"].decode() for message in messages]
-    lost = acknowledged - set(stored)
-    print(
-        "\nkafka cluster: %d requests, %d acknowledged (%d after the leaders moved), %d failed, %d stored, %d lost"
-        % (len(outcomes), len(acknowledged), len(after_move), len(failed), len(stored), len(lost))
+    figures, _ = await asyncio.gather(
+        post_for(base_url, "telemetry", 6, CLIENTS, "k", data=lambda msgid: {"did": msgid}), lose_broker_one()
     )
+    after_move = [o for o in figures.outcomes if o.status == 200 and o.at > moved_at[0] + 0.5]
+    count = len(figures.outcomes)
+    messages = await asyncio.get_running_loop().run_in_executor(None, cluster.consume, topic, count, 20)
+    stored = [dict(message.headers)["msgid"].decode() for message in messages]
+    lost = set(figures.acknowledged) - set(stored)
+    print("\nkafka cluster, broker 1 lost: %s; %d after the leaders moved" % (figures.summary(stored), len(after_move)))
     assert not lost, "acknowledged but not in the topic: %s" % sorted(lost)[:10]
     assert len(stored) == len(set(stored)), "the idempotent producer wrote a record twice"
-    assert not failed, "requests failed while the leaders moved: %s" % failed[:5]
+    assert not figures.failed, "requests failed while the leaders moved: %s" % figures.failed[:5]
     assert len(after_move) > 100, "the sink did not serve on after the leader change"
