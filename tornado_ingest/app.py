@@ -50,6 +50,7 @@ class IngestApplication(tornado.web.Application):
 
     async def start(self) -> None:
         self.context.bodies.start()
+        await self.context.idempotency.start()
         for sink in self.sinks.values():
             await sink.start()
             log.info("sink %r started: %s", sink.name, "up" if sink.is_up else "down: %s" % sink.health().error)
@@ -66,6 +67,7 @@ class IngestApplication(tornado.web.Application):
                 await sink.close()
             except Exception:  # one sink's failure must not keep the others open
                 log.exception("sink %r did not close cleanly", sink.name)
+        await self.context.idempotency.close()
 
 
 def make_app(config: Config, sinks: Optional[Dict[str, Sink]] = None, **settings: Any) -> IngestApplication:

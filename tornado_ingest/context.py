@@ -10,6 +10,7 @@ from tornado_ingest.bodies import BodyDeadlines
 from tornado_ingest.config import Config
 from tornado_ingest.delivery import RecordRouter
 from tornado_ingest.drain import Drain
+from tornado_ingest.idempotency import Idempotency
 from tornado_ingest.settings import ServerSettings
 
 
@@ -19,6 +20,7 @@ class Context:
     router: RecordRouter  # records to their sinks
     drain: Drain  # requests in flight, and stopping
     bodies: BodyDeadlines  # request bodies that must arrive in time
+    idempotency: Idempotency  # retry-safe requests: answers remembered per msgid
 
     @classmethod
     def build(cls, config: Config, sinks: Dict[str, Sink]) -> "Context":
@@ -28,6 +30,7 @@ class Context:
             router=RecordRouter(sinks, max_inflight, config.server.retry_after),
             drain=Drain(),
             bodies=BodyDeadlines(config.server),
+            idempotency=Idempotency.build(config),
         )
 
     @property

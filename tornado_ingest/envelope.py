@@ -60,11 +60,13 @@ def build_envelope(
     msgid: Optional[str] = None,
     result: Optional[Dict[str, Any]] = None,
     error: Optional[IngestError] = None,
+    resmsgid: Optional[str] = None,
 ) -> Dict[str, Any]:
+    """``resmsgid``: a new uuid4 unless given (a replayed answer carries its first answer's)."""
     params: Dict[str, Any] = {"status": "FAILED" if error is not None else "SUCCESS"}
     if msgid is not None and encodable(msgid):
         params["msgid"] = msgid
-    params["resmsgid"] = str(uuid.uuid4())
+    params["resmsgid"] = resmsgid or str(uuid.uuid4())
     envelope: Dict[str, Any] = {"id": api_id, "ver": API_VERSION, "ts": local_timestamp(), "params": params}
     if error is None:
         envelope["responseCode"] = "OK"

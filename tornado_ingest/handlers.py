@@ -27,6 +27,7 @@ from tornado_ingest.errors import (
     ServiceUnavailable,
     error_for_status,
 )
+from tornado_ingest.idempotency import REPLAYED_HEADER
 from tornado_ingest.records import record_for_request
 from tornado_ingest.request import (
     check_content_type,
@@ -192,8 +193,16 @@ class IngestHandler(BaseHandler):
         record = record_for_request(dataset, data, msgid)
         if self.client_gone:
             return  # nobody to answer: the record is not handed over (the client must send it again)
-        await self.context.router.deliver(dataset, record)
-        self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid))
+        # -- retry-safe requests (issue 14): a msgid answered 200 before gets that answer again, nothing written
+        async with self.context.idempotency.attempt(dataset, msgid, data) as attempt:
+            if attempt.first_resmsgid is not None:
+                self.set_header(REPLAYED_HEADER, "true")
+                self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid, resmsgid=attempt.first_resmsgid))
+                return
+            await self.context.router.deliver(dataset, record)
+            envelope = build_envelope(INGEST_API_ID, msgid=msgid)
+            attempt.answered(envelope["params"]["resmsgid"])
+        self.write_envelope(envelope)
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge("body is larger than %d bytes (server.max_body_bytes)" % self._limit)
@@ -207,8 +216,13 @@ class HealthHandler(BaseHandler):
 
     def get(self) -> None:
         reports = {name: health_report(sink) for name, sink in self.context.router.sinks.items()}
-        status = "ok" if all(report["state"] == "up" for report in reports.values()) else "degraded"
-        self.write_envelope(build_envelope(self.api_id, result={"status": status, "sinks": reports}))
+        up = all(report["state"] == "up" for report in reports.values())
+        result: Dict[str, Any] = {"sinks": reports}
+        idempotency = self.context.idempotency  # issue 14: the retry-safe datasets' stores
+        if idempotency.gates:
+            result["idempotency"] = idempotency.report()
+            up = up and not idempotency.stores_down
+        self.write_envelope(build_envelope(self.api_id, result={"status": "ok" if up else "degraded", **result}))
 
     def head(self) -> None:
         self.get()
