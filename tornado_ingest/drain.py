@@ -3,6 +3,9 @@
 The whole drain lives here: the count the handlers keep, ``Connection: close``
 on answers given while draining (so kept-alive clients move elsewhere instead
 of holding the drain open), ``/ready`` turning 503, and the shutdown sequence.
+With ``server.shutdown_delay`` the listener stays open that long after
+``/ready`` turned 503, so that a load balancer stops sending new connections
+before they would be refused.
 """
 
 from __future__ import annotations
@@ -50,10 +53,18 @@ class Drain:
             self._idle = None
 
     async def run(
-        self, server: tornado.httpserver.HTTPServer, close_sinks: Callable[[], Awaitable[None]], timeout: float
+        self,
+        server: tornado.httpserver.HTTPServer,
+        close_sinks: Callable[[], Awaitable[None]],
+        timeout: float,
+        delay: float = 0.0,
     ) -> None:
-        """Stop accepting, let requests in flight finish (up to ``timeout``), close the sinks; say how it went."""
+        """``/ready`` 503, serve ``delay`` seconds more, stop accepting, let requests in flight finish (up to
+        ``timeout``), close the sinks; say how it went."""
         self.draining = True
+        if delay > 0:
+            log.info("/ready answers 503; the listener closes in %gs (server.shutdown_delay)", delay)
+            await asyncio.sleep(delay)
         server.stop()
         in_flight = self.open_requests
         cut = 0 if await self.wait_idle(timeout) else self.open_requests

@@ -78,5 +78,5 @@ async def serve(config: Config, sockets: List[socket.socket], supervisor: Option
         )
         server.add_sockets(sockets)
         await stopping.wait()
-        await app.context.drain.run(server, app.close, config.server.drain_timeout)
+        await app.context.drain.run(server, app.close, config.server.drain_timeout, config.server.shutdown_delay)
     return 0

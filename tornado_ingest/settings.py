@@ -91,6 +91,9 @@ class ServerSettings:
     processes: int = setting(
         1, _whole(0, 256, "expected a number of processes (0: one per core)"), "worker processes (0: one per core)"
     )
+    shutdown_delay: float = setting(
+        0.0, SECONDS, "seconds a stop keeps serving, /ready already 503, before the listener closes"
+    )
 
 
 @dataclass
