@@ -3,7 +3,8 @@
 The helpers behind them are in ``tests/support``. Each test folder is one kind of
 test and carries its marker, so kinds run apart (``pytest -m unit``, ``pytest tests/http``):
 ``unit`` (no server, no broker), ``http`` (the contract through Tornado's test client),
-``broker`` (real RabbitMQ, Kafka's mock cluster) and ``process`` (the service as a child process).
+``broker`` (real RabbitMQ, Redis, Kafka's mock cluster), ``process`` (the service as a child process) and
+``replicas`` (several services behind a real HAProxy).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tests.support.data_in import JSON_HEADERS, body_of
 from tornado_ingest.app import make_app
 from tornado_ingest.config import parse_config
 
-FOLDER_MARKERS = {"unit": "unit", "http": "http", "brokers": "broker", "process": "process"}
+FOLDER_MARKERS = {"unit": "unit", "http": "http", "brokers": "broker", "process": "process", "replicas": "replicas"}
 
 
 def pytest_collection_modifyitems(items):
@@ -26,6 +27,20 @@ def pytest_collection_modifyitems(items):
         folder = os.path.relpath(str(item.path), tests_folder).split(os.sep)[0]
         if folder in FOLDER_MARKERS:
             item.add_marker(FOLDER_MARKERS[folder])
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures the failover and load-balancer tests record (``record_property("figures", ...)``), at the end."""
+    figures = [
+        value
+        for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed")
+        for name, value in getattr(report, "user_properties", ())
+        if name == "figures"
+    ]
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

@@ -67,7 +67,9 @@ def config_document(tmp_path, cluster, topic):
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_broker_lost_under_load_loses_no_acknowledged_record(app, http_server, base_url, cluster, topic):
+async def test_a_broker_lost_under_load_loses_no_acknowledged_record(
+    app, http_server, base_url, cluster, topic, record_property
+):
     moved_at = []
 
     async def lose_broker_one():
@@ -86,7 +88,12 @@ async def test_a_broker_lost_under_load_loses_no_acknowledged_record(app, http_s
     messages = await asyncio.get_running_loop().run_in_executor(None, cluster.consume, topic, count, 20)
     stored = [dict(message.headers)["msgid"].decode() for message in messages]
     lost = set(figures.acknowledged) - set(stored)
-    print("\nkafka cluster, broker 1 lost: %s; %d after the leaders moved" % (figures.summary(stored), len(after_move)))
+    summary = "kafka, 3 brokers, broker 1 lost: %s; %d after the leaders moved" % (
+        figures.summary(stored),
+        len(after_move),
+    )
+    print("\n" + summary)
+    record_property("figures", summary)
     assert not lost, "acknowledged but not in the topic: %s" % sorted(lost)[:10]
     assert len(stored) == len(set(stored)), "the idempotent producer wrote a record twice"
     assert not figures.failed, "requests failed while the leaders moved: %s" % figures.failed[:5]
