@@ -166,3 +166,22 @@ async def test_a_redis_that_stops_answering_costs_a_request_at_most_the_timeout(
         assert time.monotonic() - started < 0.2, "a store known down is not waited on again"
     finally:
         redis_proxy.thaw()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_many_requests_at_once_wait_for_a_connection_rather_than_skip_the_check(app, msgid):
+    from tornado_ingest.idempotency.redis_store import MAX_CONNECTIONS
+
+    dataset = app.context.config.datasets["events"]
+    replica = Idempotency.build(app.context.config)
+
+    async def request(number):
+        async with replica.attempt(dataset, "%s-%d" % (msgid, number), {"n": number}) as attempt:
+            await asyncio.sleep(0.01)
+            attempt.answered("r-%d" % number)
+
+    try:
+        await asyncio.gather(*(request(number) for number in range(MAX_CONNECTIONS * 5)))
+        assert replica.report()["events"]["unchecked"] == 0
+    finally:
+        await replica.close()

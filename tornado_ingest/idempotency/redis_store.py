@@ -36,6 +36,8 @@ from tornado_ingest.idempotency.store import Held, IdempotencyStore, StoreUnavai
 
 log = logging.getLogger(__name__)
 
+#: connections to Redis per process, at most: requests beyond wait for one (up to ``timeout``)
+MAX_CONNECTIONS = 32
 #: seconds a store found down answers StoreUnavailable at once, before Redis is asked again
 DOWN_FOR = 1.0
 #: seconds between two looks at a key whose request is in flight elsewhere: the first, and the longest
@@ -70,13 +72,16 @@ class RedisStore(IdempotencyStore):
         self.redacted_url = redact(url)
         self.timeout = timeout
         self.state = HealthState("not connected yet")
-        self._client: Any = redis_asyncio.Redis.from_url(
+        pool = redis_asyncio.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout,  # waiting for a free connection counts as Redis being slow
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),  # one attempt: a request never waits on reconnects
             decode_responses=True,
         )
+        self._client: Any = redis_asyncio.Redis(connection_pool=pool)
         self._claim = self._client.register_script(CLAIM)
         self._answer = self._client.register_script(ANSWER)
         self._release = self._client.register_script(RELEASE)
@@ -91,6 +96,7 @@ class RedisStore(IdempotencyStore):
     async def close(self) -> None:
         close = getattr(self._client, "aclose", None) or self._client.close  # aclose: redis-py 5 and later
         await close()
+        await self._client.connection_pool.disconnect()  # a client given a pool leaves it open
 
     async def claim(self, key: str, digest: str, token: str, in_flight_ttl: float) -> Optional[Held]:
         held = await self._call(
