@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional
 
 import tornado.httpserver
 from tornado.httputil import HTTPServerRequest
@@ -70,6 +70,8 @@ class Drain:
         cut = 0 if await self.wait_idle(timeout) else self.open_requests
         await server.close_all_connections()
         self.over = True  # the requests cut off are counted below, not logged one by one as they unwind
+        if cut:
+            asyncio.get_running_loop().set_exception_handler(_quiet_about_cancelled)
         await close_sinks()
         if cut:
             log.warning(
@@ -80,3 +82,11 @@ class Drain:
             )
         else:
             log.info("stopped: %d requests in flight finished; sinks closed; bye", in_flight)
+
+
+def _quiet_about_cancelled(loop: asyncio.AbstractEventLoop, context: Dict[str, Any]) -> None:
+    """The loop's error handler once a drain was cut: the cut requests' handlers, cancelled as the loop ends,
+    are not errors (Tornado's done-callback re-raises their CancelledError; Python 3.9 and 3.10 log it)."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
