@@ -24,6 +24,8 @@ setup(
         # crc32c: without it kafka-python checksums every record in pure Python.
         "kafka": ["kafka-python>=2.3", "crc32c>=2.3"],
         "rabbitmq": ["pika>=1.2"],
+        # redis.asyncio (4.2 and later): idempotency.store: redis shares retry-safe answers between replicas.
+        "redis": ["redis>=4.2"],
         # Optional: orjson writes records several times faster; the service uses it when installed.
         "speedups": ["orjson>=3.6"],
         # Dataset event schemas: JSON Schema 2020-12 and earlier drafts, validated in Rust
@@ -40,6 +42,7 @@ setup(
             "kafka-python>=2.3",
             "crc32c>=2.3",
             "pika>=1.2",
+            "redis>=4.2",
             # Only for librdkafka's mock Kafka cluster in the tests; the service uses kafka-python.
             "confluent-kafka>=2.3",
             "orjson>=3.6",

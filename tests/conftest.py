@@ -3,7 +3,8 @@
 The helpers behind them are in ``tests/support``. Each test folder is one kind of
 test and carries its marker, so kinds run apart (``pytest -m unit``, ``pytest tests/http``):
 ``unit`` (no server, no broker), ``http`` (the contract through Tornado's test client),
-``broker`` (real RabbitMQ, Kafka's mock cluster), ``process`` (the service as a child process) and
+``broker`` (real RabbitMQ, Redis, Kafka's mock cluster), ``process`` (the service as a child process),
+``replicas`` (several services behind a real HAProxy) and
 ``api`` (the OpenAPI document against the running service: ``tox -e api``).
 """
 
@@ -21,7 +22,14 @@ from tests.support.data_in import JSON_HEADERS, body_of
 from tornado_ingest.app import make_app, make_management_app
 from tornado_ingest.config import parse_config
 
-FOLDER_MARKERS = {"unit": "unit", "http": "http", "brokers": "broker", "process": "process", "api": "api"}
+FOLDER_MARKERS = {
+    "unit": "unit",
+    "http": "http",
+    "brokers": "broker",
+    "process": "process",
+    "api": "api",
+    "replicas": "replicas",
+}
 # tests/api needs schemathesis and openapi-spec-validator: `tox -e api` installs them and sets RUN_API_TESTS.
 collect_ignore_glob = [] if os.environ.get("RUN_API_TESTS") else ["api/*"]
 
@@ -32,6 +40,20 @@ def pytest_collection_modifyitems(items):
         folder = os.path.relpath(str(item.path), tests_folder).split(os.sep)[0]
         if folder in FOLDER_MARKERS:
             item.add_marker(FOLDER_MARKERS[folder])
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures the failover and load-balancer tests record (``record_property("figures", ...)``), at the end."""
+    figures = [
+        value
+        for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed")
+        for name, value in getattr(report, "user_properties", ())
+        if name == "figures"
+    ]
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from tornado_ingest.bodies import BodyDeadlines
 from tornado_ingest.config import Config
 from tornado_ingest.delivery import RecordRouter, SinkGate
 from tornado_ingest.drain import Drain
+from tornado_ingest.idempotency import Idempotency
 from tornado_ingest.logs import Network, trusted_networks
 from tornado_ingest.metrics import Metrics
 from tornado_ingest.settings import ServerSettings
@@ -24,6 +25,7 @@ class Context:
     drain: Drain  # requests in flight, and stopping
     bodies: BodyDeadlines  # request bodies that must arrive in time
     metrics: Metrics
+    idempotency: Idempotency  # retry-safe requests: answers remembered per msgid
     started_at: float = field(default_factory=time.time)
     trusted_proxies: Sequence[Network] = ()  # read from server.trusted_proxies, once
 
@@ -38,17 +40,19 @@ class Context:
             drain=Drain(),
             bodies=BodyDeadlines(config.server),
             metrics=metrics,
+            idempotency=Idempotency.build(config, metrics),
             trusted_proxies=trusted_networks(config.server.trusted_proxies),
         )
 
-    def successor(self, config: Config, gates: Dict[str, SinkGate]) -> "Context":
-        """The Context of a reloaded config: new datasets, keys, limits and sinks; the same drain, body deadlines,
-        metrics and start time (they belong to the process, not to a config)."""
+    def successor(self, config: Config, gates: Dict[str, SinkGate], idempotency: Idempotency) -> "Context":
+        """The Context of a reloaded config: new datasets, keys, limits, sinks and idempotency gates; the same
+        drain, body deadlines, metrics and start time (they belong to the process, not to a config)."""
         self.bodies.settings = config.server
         return dataclasses.replace(
             self,
             config=config,
             router=RecordRouter(gates, config.server.retry_after),
+            idempotency=idempotency,
             trusted_proxies=trusted_networks(config.server.trusted_proxies),
         )
 

@@ -3,13 +3,16 @@
 The whole drain lives here: the count the handlers keep, ``Connection: close``
 on answers given while draining (so kept-alive clients move elsewhere instead
 of holding the drain open), ``/ready`` turning 503, and the shutdown sequence.
+With ``server.shutdown_delay`` the listener stays open that long after
+``/ready`` turned 503, so that a load balancer stops sending new connections
+before they would be refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional
 
 import tornado.httpserver
 from tornado.httputil import HTTPServerRequest
@@ -50,15 +53,25 @@ class Drain:
             self._idle = None
 
     async def run(
-        self, server: tornado.httpserver.HTTPServer, close_sinks: Callable[[], Awaitable[None]], timeout: float
+        self,
+        server: tornado.httpserver.HTTPServer,
+        close_sinks: Callable[[], Awaitable[None]],
+        timeout: float,
+        delay: float = 0.0,
     ) -> None:
-        """Stop accepting, let requests in flight finish (up to ``timeout``), close the sinks; say how it went."""
+        """``/ready`` 503, serve ``delay`` seconds more, stop accepting, let requests in flight finish (up to
+        ``timeout``), close the sinks; say how it went."""
         self.draining = True
+        if delay > 0:
+            log.info("/ready answers 503; the listener closes in %gs (server.shutdown_delay)", delay)
+            await asyncio.sleep(delay)
         server.stop()
         in_flight = self.open_requests
         cut = 0 if await self.wait_idle(timeout) else self.open_requests
         await server.close_all_connections()
         self.over = True  # the requests cut off are counted below, not logged one by one as they unwind
+        if cut:
+            asyncio.get_running_loop().set_exception_handler(_quiet_about_cancelled)
         await close_sinks()
         if cut:
             log.warning(
@@ -69,3 +82,11 @@ class Drain:
             )
         else:
             log.info("stopped: %d requests in flight finished; sinks closed; bye", in_flight)
+
+
+def _quiet_about_cancelled(loop: asyncio.AbstractEventLoop, context: Dict[str, Any]) -> None:
+    """The loop's error handler once a drain was cut: the cut requests' handlers, cancelled as the loop ends,
+    are not errors (Tornado's done-callback re-raises their CancelledError; Python 3.9 and 3.10 log it)."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)

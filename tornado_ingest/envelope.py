@@ -64,13 +64,15 @@ def build_envelope(
     result: Optional[Dict[str, Any]] = None,
     error: Optional[IngestError] = None,
     partial: bool = False,
+    resmsgid: Optional[str] = None,
 ) -> Dict[str, Any]:
     """The envelope of one answer: a success, a failure (``error``), or, with ``partial``, a 207 whose
-    ``result`` says the outcome of each event."""
+    ``result`` says the outcome of each event. ``resmsgid``: a new uuid4 unless given (a replayed
+    answer carries its first answer's)."""
     params: Dict[str, Any] = {"status": "FAILED" if error is not None else "PARTIAL" if partial else "SUCCESS"}
     if msgid is not None and encodable(msgid):
         params["msgid"] = msgid
-    params["resmsgid"] = str(uuid.uuid4())
+    params["resmsgid"] = resmsgid or str(uuid.uuid4())
     envelope: Dict[str, Any] = {"id": api_id, "ver": API_VERSION, "ts": local_timestamp(), "params": params}
     if error is None:
         envelope["responseCode"] = "MULTI_STATUS" if partial else "OK"

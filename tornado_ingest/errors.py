@@ -109,6 +109,29 @@ class ServiceUnavailable(IngestError):
     default_message = "The sink cannot take records right now; retry later"
 
 
+class IdempotencyKeyReused(IngestError):
+    """The msgid was used before, within the dataset's idempotency window, with other data."""
+
+    status_code = 409
+    response_code = "CONFLICT"
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = "This msgid was already used with other data; send new data with a new msgid"
+
+
+class IdempotencyKeyInFlight(ServiceUnavailable):
+    """A request with this msgid is still in flight after ``idempotency.wait``: retry for its answer."""
+
+    code = "IDEMPOTENCY_KEY_IN_FLIGHT"
+    default_message = "A request with this msgid is still in flight; retry later for its answer"
+
+
+class IdempotencyStoreUnavailable(ServiceUnavailable):
+    """The idempotency store cannot be reached and the dataset says ``when_store_down: refuse``."""
+
+    code = "IDEMPOTENCY_STORE_UNAVAILABLE"
+    default_message = "Retry-safe requests cannot be checked right now; retry later"
+
+
 class InternalError(IngestError):
     """Anything unexpected: the details go to the log, never to the client."""
 

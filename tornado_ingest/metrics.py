@@ -80,6 +80,11 @@ class Metrics:
         )
         self.sink_up = gauge("sink_up", "1 while a sink is up (in every worker), else 0", ("sink",), "livemin")
         self.refusals = counter("sink_refusals_total", "Requests a sink refused: 429 and 503", ("sink", "status"))
+        self.idempotency = counter(
+            "idempotency_total",
+            "Retry-safe requests: replayed, conflicts (409), unchecked (store down, written) and refused (503)",
+            ("dataset", "result"),
+        )
         self.reloads = counter("config_reloads_total", "Config reloads, by result", ("result",))
         self.config_info = gauge(
             "config_info", "1 for the config in force (its SHA-256), 0 for earlier ones", ("sha256", "source"), "max"

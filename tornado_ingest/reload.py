@@ -6,6 +6,8 @@ first; then the service's Context is replaced in one assignment, so every
 request that starts afterwards sees the new config whole, and every request in
 flight finishes with the one it started with. The sinks no longer used are
 closed once their records in flight are answered (at most ``drain_timeout``).
+An idempotency store whose place stays (the dataset's memory, the same Redis)
+is kept with the answers it remembers.
 Listening settings (address, port, processes) cannot change in a running
 process: a change is named in the log and left as it was.
 """
@@ -59,16 +61,20 @@ class Reloader:
                 return False
             old = self.service.context
             config = keep_fixed_settings(old.config, config)
+            idempotency = old.idempotency.successor(config)
             try:
                 gates, started = await self._gates_for(config)
+                await idempotency.start(running=old.idempotency.stores.values())
             except Exception:
                 metrics.reloads.labels("failure").inc()
                 log.exception("config reload failed while starting its sinks; the config in force stays")
                 return False
-            self.service.context = old.successor(config, gates)
+            self.service.context = old.successor(config, gates, idempotency)
             retired = [gate for name, gate in old.router.gates.items() if gates.get(name) is not gate]
             for gate in retired:
                 self.service.retire(gate, config.server.drain_timeout)
+            # A request still in flight on a retired store finds it closed: the store counts as down for it.
+            await old.idempotency.close(still_used=idempotency.stores.values())
             metrics.reloads.labels("success").inc()
             metrics.config_loaded(config.digest, config.source, previous=(old.config.digest, old.config.source))
             log.info(

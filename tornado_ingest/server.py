@@ -126,7 +126,7 @@ async def serve(
             management = _http_server(make_management_app(app.service), config.server)
             management.add_sockets(listeners.management)
         await stopping.wait()
-        await app.context.drain.run(server, app.close, config.server.drain_timeout)
+        await app.context.drain.run(server, app.close, config.server.drain_timeout, config.server.shutdown_delay)
         if management is not None:
             management.stop()
             await management.close_all_connections()

@@ -50,6 +50,7 @@ class Service:
     async def start(self) -> None:
         context = self.context
         context.bodies.start()
+        await context.idempotency.start()
         for sink in self.sinks.values():
             await sink.start()
             log.info("sink %r started: %s", sink.name, "up" if sink.is_up else "down: %s" % sink.health().error)
@@ -93,3 +94,4 @@ class Service:
                 await sink.close()
             except Exception:  # one sink's failure must not keep the others open
                 log.exception("sink %r did not close cleanly", sink.name)
+        await self.context.idempotency.close()

@@ -8,7 +8,10 @@ flag gets the same check as the key it overrides.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
+import re
+import urllib.parse
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Dict, Optional, Sequence, Tuple, Type, Union
 
@@ -21,6 +24,7 @@ from voluptuous import (
     Invalid,
     Length,
     Match,
+    MultipleInvalid,
     Optional as Opt,
     Range,
     Required,
@@ -28,7 +32,7 @@ from voluptuous import (
 )
 
 from sinks.base import Sink
-from sinks.validation import SECONDS, TIMEOUT
+from sinks.validation import SECONDS, TIMEOUT, describe_invalid
 from tornado_ingest.schemas import EventSchema
 
 
@@ -116,6 +120,9 @@ class ServerSettings:
     management_address: Optional[str] = setting(
         None, AnyOf(None, str, msg="expected an address"), "address of the operator's listener (default: address)"
     )
+    shutdown_delay: float = setting(
+        0.0, SECONDS, "seconds a stop keeps serving, /ready already 503, before the listener closes"
+    )
 
 
 @dataclass
@@ -132,6 +139,73 @@ class SinkSpec:
 
     def build(self) -> Sink:
         return self.cls(self.name, self.options)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any) -> float:
+    """Seconds, or a number with a unit: ``90``, ``"30s"``, ``"15m"``, ``"24h"``, ``"7d"``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None or float(match.group(1)) <= 0:
+        raise Invalid("expected a duration: seconds, or a number with s, m, h or d (24h)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _redis_url(value: Any) -> str:
+    if not isinstance(value, str) or urllib.parse.urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise Invalid("expected a redis://, rediss:// or unix:// URL")
+    return value
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A dataset's retry-safe requests (``datasets.<id>.idempotency``): ``params.msgid`` is the key."""
+
+    window: float = setting(86400.0, _duration, "how long a 200 is remembered: seconds, or 30m, 24h, 7d")
+    store: str = setting(
+        "memory", AnyOf("memory", "redis", msg="expected memory or redis"), "where answers are remembered"
+    )
+    url: Optional[str] = setting(
+        None,
+        AnyOf(None, _redis_url, msg="expected a redis://, rediss:// or unix:// URL"),
+        "the Redis to share them through (store: redis)",
+    )
+    max_keys: int = setting(
+        100_000, _whole(1, None, "expected a positive number of keys"), "most answers kept at once (store: memory)"
+    )
+    wait: float = setting(15.0, SECONDS, "seconds a request waits for the first one with its msgid, still in flight")
+    in_flight_ttl: float = setting(
+        60.0, TIMEOUT, "seconds a msgid in flight stays reserved in Redis should its replica die (store: redis)"
+    )
+    when_store_down: str = setting(
+        "accept",
+        AnyOf("accept", "refuse", msg="expected accept or refuse"),
+        "accept: write without the check (logged, counted); refuse: 503",
+    )
+    timeout: float = setting(0.5, TIMEOUT, "seconds a call to Redis may take before the store counts as down")
+
+    def __post_init__(self) -> None:
+        if self.store == "redis" and importlib.util.find_spec("redis") is None:
+            raise Invalid("store: redis needs the redis package: pip install 'tornado-ingest[redis]'", path=["store"])
+        if self.store == "redis" and self.url is None:
+            raise Invalid("store: redis needs url (redis://host:6379/0)", path=["url"])
+        if self.store == "memory" and self.url is not None:
+            raise Invalid("url is for store: redis", path=["url"])
+
+
+def _idempotency(value: Any) -> Optional[Idempotency]:
+    if value is None:
+        return None
+    schema = schema_of(Idempotency)
+    try:
+        return Idempotency(**schema(value))
+    except MultipleInvalid as exc:  # one error, in the project's words, with its "did you mean"
+        error = sorted(exc.errors, key=lambda e: [str(part) for part in e.path])[0]
+        raise Invalid(describe_invalid(error, schema), path=list(error.path)) from None
 
 
 @dataclass
@@ -169,6 +243,9 @@ class Dataset:
         "one_record: a request is one record; per_event: each event is a record of its own",
     )
     receipts: bool = setting(False, Boolean(), "every answer says where each record went")
+    idempotency: Optional[Idempotency] = setting(
+        None, _idempotency, "retry-safe requests: a msgid answered 200 gets that answer again, nothing written twice"
+    )
     key_path: Tuple[str, ...] = field(init=False, default=())
     event_schema: Optional[EventSchema] = field(init=False, default=None, repr=False, compare=False)
 

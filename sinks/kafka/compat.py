@@ -98,9 +98,49 @@ def build_producer(config: Dict[str, Any]) -> Any:
     May block (bootstrap, version probe) and raise (``NoBrokersAvailable``, bad
     option values): call it from the sink's thread.
     """
+    client_class = leader_tolerant_client()
+    if client_class is not None and "kafka_client" not in config:
+        config = dict(config, kafka_client=client_class)
     producer = _driver().KafkaProducer(**config)
     _hand_auto_create_to_metadata(producer)
     return producer
+
+
+_leader_tolerant_client: Any = None
+
+
+def leader_tolerant_client() -> Any:
+    """kafka-python 3.x's ``KafkaNetClient``, made to survive a partition leader the metadata lists no broker for.
+
+    When a broker goes down, the metadata can for a while name it as a leader
+    while its broker list no longer has it (the controller has not moved the
+    leadership yet). kafka-python 3.0's sender then calls
+    ``KafkaNetClient.maybe_connect(node_id)`` for that leader, which raises
+    ``UnknownBrokerIdError``; the sender thread logs it and starts its turn again,
+    before polling, so no metadata is ever asked for again and the producer
+    stays stuck after the leadership moved. Here the error asks for fresh metadata
+    instead, as kafka-python 2.x did: the producer moves to the new leader.
+
+    Relies on ``kafka.net.compat.KafkaNetClient`` (3.x; its ``maybe_connect``
+    and ``cluster``) and on the public ``kafka_client`` option of
+    ``KafkaProducer``. None on kafka-python 2.x, whose client has no such trouble.
+    """
+    global _leader_tolerant_client
+    if _leader_tolerant_client is None:
+        try:
+            from kafka.net.compat import KafkaNetClient
+        except ImportError:
+            return None
+
+        class LeaderTolerantClient(KafkaNetClient):
+            def maybe_connect(self, node_id: Any, **kwargs: Any) -> None:
+                try:
+                    super().maybe_connect(node_id, **kwargs)
+                except kafka_errors.UnknownBrokerIdError:
+                    self.cluster.request_update()
+
+        _leader_tolerant_client = LeaderTolerantClient
+    return _leader_tolerant_client
 
 
 def _hand_auto_create_to_metadata(producer: Any) -> None:

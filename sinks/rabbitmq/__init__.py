@@ -3,9 +3,14 @@
 Options (YAML ``sinks.<name>``, beside ``type: rabbitmq``):
 
 - ``url`` (default ``amqp://guest:guest@localhost:5672/%2F``): the broker, as an
-  AMQP URI (``amqps://`` for TLS). Query options pika knows (``?heartbeat=``...)
-  are read, but the options below win where both are given. The password is
-  never logged nor shown by ``/health`` (``amqp://guest:***@...``).
+  AMQP URI (``amqps://`` for TLS), or a list of them: the nodes of one cluster,
+  the preferred first. Query options pika knows (``?heartbeat=``...) are read,
+  but the options below win where both are given. The password is never logged
+  nor shown by ``/health`` (``amqp://guest:***@...``).
+- ``failback_after`` (default 300): with several nodes, a lost connection or a
+  failed attempt moves to the next node; once on another node than the first,
+  the sink goes back to the first this many seconds later, as soon as it takes a
+  TCP connection, without failing a request (0: stay until that node is lost).
 - ``exchange`` (default ``""``): the exchange every record is published to. The
   default exchange routes by queue name, so ``entry_topic`` is then a queue name;
   with a named exchange ``entry_topic`` is the routing key. A named exchange not
@@ -55,7 +60,9 @@ per sink run on the service's own asyncio loop (pika's ``AsyncioConnection``);
 the sink reconnects by itself.
 
 The parts: ``options`` (the schema with every default, pika's parameters),
-``connection`` (keeps the connection and channel open, moves the health),
+``nodes`` (which node to try next, when to go back to the first), ``link`` (one
+connection and its channel), ``connection`` (keeps one link open, fails over
+and back, moves the health),
 ``topology`` (declares what ``declare`` asks for), ``confirms`` (tracks the
 records awaiting a confirm), ``sink`` (``RabbitMQSink``, composing them),
 ``errors`` (AMQP errors in a few words) and ``compat`` (every touch of pika's

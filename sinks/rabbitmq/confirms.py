@@ -6,7 +6,7 @@ import asyncio
 import collections
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from sinks.base import DestinationNotFound, SinkUnavailable
 from sinks.handoff import settle
@@ -27,63 +27,93 @@ class PendingPublish:
     returned_reason: Optional[str] = None  # why the broker returned it (basic.return), which comes before the ack
 
 
+class _Book:
+    """The records published on one channel and not confirmed yet, keyed by delivery tag, oldest first."""
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self.pending: "collections.OrderedDict[int, PendingPublish]" = collections.OrderedDict()
+        self.last_delivery_tag = 0  # a channel in confirm mode numbers its messages from 1
+
+
 class ConfirmTracker:
-    """The records published on the current channel and not confirmed yet, keyed by delivery tag, oldest first.
+    """The records awaiting the broker's confirm, in one book per channel published on.
 
     An ack settles a record (as not found if the broker returned it first), a
-    nack fails it, and a sweep fails those whose confirm is overdue. Every
-    method runs on the loop.
+    nack fails it, and a sweep fails those whose confirm is overdue. A channel
+    that is gone fails its own records only: when the sink moves to another
+    node, the records still awaiting a confirm on the old channel keep waiting
+    for it. Every method runs on the loop.
     """
 
     def __init__(self, sink_name: str, confirm_timeout: float, max_unconfirmed: int) -> None:
         self.sink_name = sink_name
         self.confirm_timeout = confirm_timeout
         self.max_unconfirmed = max_unconfirmed
-        self._pending: "collections.OrderedDict[int, PendingPublish]" = collections.OrderedDict()
-        self._last_delivery_tag = 0
+        self._books: Dict[int, _Book] = {}  # id(channel) -> its book
         self._sweep_handle: Optional[asyncio.TimerHandle] = None
         self._sweep_interval = max(0.05, min(1.0, confirm_timeout / 10))
 
     @property
     def unconfirmed(self) -> int:
-        return len(self._pending)
+        return sum(len(book.pending) for book in self._books.values())
+
+    def awaiting(self, channel: Any) -> int:
+        """How many records published on ``channel`` await a confirm."""
+        book = self._books.get(id(channel))
+        return len(book.pending) if book is not None else 0
 
     async def attach(self, channel: Any, run: RunOperation) -> None:
-        """Put a fresh channel in confirm mode: its delivery tags count from 1."""
-        channel.add_on_return_callback(self._on_return)
-        await run(channel.confirm_delivery, self._on_confirm)
-        self._last_delivery_tag = 0
+        """Put a fresh channel in confirm mode, with a book of its own."""
+        book = self._books[id(channel)] = _Book(channel)
+        channel.add_on_return_callback(lambda _channel, method, _properties, body: self._on_return(book, method, body))
+        await run(channel.confirm_delivery, lambda frame: self._on_confirm(book, frame))
 
     def ensure_room(self) -> None:
         """Refuse a record at once when ``max_unconfirmed`` records already await a confirm."""
-        if len(self._pending) >= self.max_unconfirmed:
-            raise SinkUnavailable("%d records already await a confirm (max_unconfirmed)" % len(self._pending))
+        unconfirmed = self.unconfirmed
+        if unconfirmed >= self.max_unconfirmed:
+            raise SinkUnavailable("%d records already await a confirm (max_unconfirmed)" % unconfirmed)
 
-    def track(self, routing_key: str, body: bytes) -> "asyncio.Future[None]":
-        """The record just published: the future its confirm settles."""
+    def track(self, channel: Any, routing_key: str, body: bytes) -> "asyncio.Future[None]":
+        """The record just published on ``channel``: the future its confirm settles."""
         loop = asyncio.get_running_loop()
         future: "asyncio.Future[None]" = loop.create_future()
-        self._last_delivery_tag += 1
-        self._pending[self._last_delivery_tag] = PendingPublish(future, routing_key, body, loop.time())
+        book = self._books.get(id(channel))
+        if book is None:
+            raise SinkUnavailable("the connection was lost as the record was published")
+        book.last_delivery_tag += 1
+        book.pending[book.last_delivery_tag] = PendingPublish(future, routing_key, body, loop.time())
         if self._sweep_handle is None:
             self._sweep_handle = loop.call_later(self._sweep_interval, self._sweep)
         return future
 
+    def channel_lost(self, channel: Any, reason: str) -> None:
+        """``channel`` is gone: fail the records awaiting a confirm on it."""
+        book = self._books.pop(id(channel), None)
+        if book is not None and book.channel is channel:
+            self._fail(book, reason)
+
     def fail_all(self, reason: str) -> None:
-        """Fail every record awaiting a confirm (the channel is gone, or the sink closes)."""
-        pending, self._pending = self._pending, collections.OrderedDict()
-        for entry in pending.values():
-            settle(entry.future, SinkUnavailable(reason))
+        """Fail every record awaiting a confirm (the sink closes)."""
+        for book in self._books.values():
+            self._fail(book, reason)
 
     def stop(self) -> None:
         if self._sweep_handle is not None:
             self._sweep_handle.cancel()
             self._sweep_handle = None
 
-    def _on_confirm(self, frame: Any) -> None:
+    @staticmethod
+    def _fail(book: _Book, reason: str) -> None:
+        pending, book.pending = book.pending, collections.OrderedDict()
+        for entry in pending.values():
+            settle(entry.future, SinkUnavailable(reason))
+
+    def _on_confirm(self, book: _Book, frame: Any) -> None:
         method = frame.method
         acked = isinstance(method, pika.spec.Basic.Ack)
-        pending = self._pending
+        pending = book.pending
         if method.multiple:
             while pending and next(iter(pending)) <= method.delivery_tag:
                 self._resolve(pending.popitem(last=False)[1], acked)
@@ -101,9 +131,10 @@ class ConfirmTracker:
         else:
             settle(entry.future)
 
-    def _on_return(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+    @staticmethod
+    def _on_return(book: _Book, method: Any, body: bytes) -> None:
         # basic.return carries no delivery tag: it is the oldest unconfirmed record with this key and body.
-        for entry in self._pending.values():
+        for entry in book.pending.values():
             if entry.returned_reason is None and entry.routing_key == method.routing_key and entry.body == body:
                 entry.returned_reason = "no queue is bound to routing key %r on %s (%s %s)" % (
                     method.routing_key,
@@ -114,19 +145,20 @@ class ConfirmTracker:
                 return
 
     def _sweep(self) -> None:
-        """Fail the records whose confirm is overdue (oldest first)."""
+        """Fail the records whose confirm is overdue (oldest first, in every book)."""
         self._sweep_handle = None
         loop = asyncio.get_running_loop()
-        pending = self._pending
         deadline = loop.time() - self.confirm_timeout
         expired = 0
-        while pending and pending[next(iter(pending))].published_at <= deadline:
-            entry = pending.popitem(last=False)[1]
-            expired += 1
-            settle(entry.future, SinkUnavailable("no confirm from the broker within %gs" % self.confirm_timeout))
+        for book in self._books.values():
+            pending = book.pending
+            while pending and pending[next(iter(pending))].published_at <= deadline:
+                entry = pending.popitem(last=False)[1]
+                expired += 1
+                settle(entry.future, SinkUnavailable("no confirm from the broker within %gs" % self.confirm_timeout))
         if expired:
             log.warning(
                 "rabbitmq sink %r: %d records got no confirm within %gs", self.sink_name, expired, self.confirm_timeout
             )
-        if pending:
+        if self.unconfirmed:
             self._sweep_handle = loop.call_later(self._sweep_interval, self._sweep)

@@ -1,19 +1,24 @@
-"""One connection and one confirming channel to the broker, kept open: connect, notice loss and blocking, reconnect."""
+"""One connection and one confirming channel to the broker, kept open: connect, fail over, fail back, notice loss.
+
+The nodes and their order are ``nodes.NodeList``'s; one connection is a
+``link.Link``. The keeper picks the node, opens links, moves the sink's health
+on what happens to the link in use, and returns to the first node without
+failing a request: it opens the new link first, switches every new publish to
+it at once, and closes the old one once its last confirms are in.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import random
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
-from sinks.handoff import settle
 from sinks.health import HealthState
-from sinks.rabbitmq.compat import BatchingConnection
 from sinks.rabbitmq.errors import ConnectionLost, describe
-from sinks.rabbitmq.topology import RunOperation
+from sinks.rabbitmq.link import ChannelSetup, Link, LinkListener, silence_or_loss
+from sinks.rabbitmq.nodes import Backoff, Node, NodeList
 
 log = logging.getLogger(__name__)
 
@@ -22,55 +27,49 @@ CLOSING_REASON = "the sink is closing"
 CONNECT_TIMEOUTS_PER_ATTEMPT = 2
 #: how long a closing connection may take to say goodbye, in seconds
 GOODBYE_TIMEOUT = 2.0
-
-#: prepares a fresh channel before anything is published on it (confirm mode, topology)
-ChannelSetup = Callable[[Any, RunOperation], Awaitable[None]]
-
-
-class Backoff:
-    """The waits between failed connection attempts: doubling from ``first`` up to ``cap``, with jitter."""
-
-    def __init__(self, first: float, cap: float) -> None:
-        self.first = first
-        self.cap = max(cap, first)
-        self._next = first
-
-    def reset(self) -> None:
-        """After a successful connect: the next failure waits ``first`` again."""
-        self._next = self.first
-
-    def next_delay(self) -> float:
-        delay = self._next * random.uniform(0.8, 1.2)
-        self._next = min(max(self._next * 2, 0.1), self.cap)
-        return delay
+#: how often a retiring connection looks whether its last confirms came, in seconds
+RETIRE_POLL_INTERVAL = 0.01
 
 
 @dataclass(eq=False)
-class ConnectionKeeper:
-    """Keeps one connection and its channel open, and moves the sink's health on what happens to them.
+class ConnectionKeeper(LinkListener):
+    """Keeps one link open, and moves the sink's health on what happens to it.
 
     Up once the channel is ready and the broker does not block publishing; down
     with the reason otherwise, one warning line per new reason. A loss
-    reconnects at once; a failed attempt waits its ``Backoff``; there is no
-    attempt limit. ``on_down(reason)`` tells the sink its channel is gone.
+    reconnects at once, to the next node; a failed round of attempts waits its
+    ``Backoff``; there is no attempt limit. ``channel_lost(channel, reason)``
+    fails the records awaiting a confirm on a channel that is gone;
+    ``awaiting_confirms(channel)`` counts them.
     """
 
     sink_name: str
-    parameters: Any  # pika's connection parameters
-    redacted_url: str
+    nodes: NodeList
     connect_timeout: float
     backoff: Backoff
     state: HealthState
     setup_channel: ChannelSetup
-    on_down: Callable[[str], None]
-    connection: Any = field(default=None, init=False)
-    channel: Any = field(default=None, init=False)
-    ready: bool = field(default=False, init=False)  # the channel is open, in confirm mode, the topology declared
+    channel_lost: Callable[[Any, str], None]
+    awaiting_confirms: Callable[[Any], int]
+    link: Optional[Link] = field(default=None, init=False)  # the link in use: open, set up, not lost
     closing: bool = field(default=False, init=False)
-    blocked: Optional[str] = field(default=None, init=False)  # the broker's reason while it blocks publishing
     connects: int = field(default=0, init=False)
-    _lost: Optional["asyncio.Future[None]"] = field(default=None, init=False)  # resolved when the connection goes
+    _retiring: Dict[Link, "asyncio.Task[None]"] = field(default_factory=dict, init=False)  # closing once confirmed
     _runner: Optional["asyncio.Task[None]"] = field(default=None, init=False)
+
+    @property
+    def channel(self) -> Any:
+        """The channel to publish on, or None while not connected."""
+        return self.link.channel if self.link is not None else None
+
+    @property
+    def ready(self) -> bool:
+        return self.link is not None
+
+    @property
+    def node(self) -> Node:
+        """The node in use, or the one tried next."""
+        return self.link.node if self.link is not None else self.nodes.current
 
     async def start(self) -> None:
         """Start connecting; wait for the first attempt, at most ``connect_timeout``."""
@@ -96,172 +95,142 @@ class ConnectionKeeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
 
+    # -- what a link says ------------------------------------------------------------
+
+    def link_lost(self, link: Link, why: str) -> None:
+        self.channel_lost(link.channel, why)
+        if link is self.link:
+            self.link = None
+            self._went_down(why)
+
+    def link_blocked(self, link: Link) -> None:
+        if link is self.link:
+            log.warning("rabbitmq sink %r: the broker blocks publishing (%s)", self.sink_name, link.blocked)
+            self.state.mark_down("the broker blocks publishing: %s" % link.blocked)
+
+    def link_unblocked(self, link: Link) -> None:
+        if link is self.link:
+            log.info("rabbitmq sink %r: the broker accepts publishing again", self.sink_name)
+            self.state.mark_up()
+
+    # -- keeping connected -----------------------------------------------------------
+
     async def _keep_connected(self, first_attempt: asyncio.Event) -> None:
         try:
             while not self.closing:
+                node = self.nodes.current
                 try:
-                    lost = await asyncio.wait_for(self._connect(), self.connect_timeout * CONNECT_TIMEOUTS_PER_ATTEMPT)
+                    link = await self._open(node)
                 except Exception as exc:
-                    if not isinstance(exc, ConnectionLost):  # else the reason is recorded already
-                        self._went_down("cannot connect to %s: %s" % (self.redacted_url, describe(exc)))
-                    self._drop_connection()
-                else:
-                    self.backoff.reset()
+                    self._went_down(_failed_attempt(node, exc))
                     first_attempt.set()
-                    await self._until_lost(lost)
-                    continue  # reconnect at once after a loss; back off from the next failure
-                finally:
-                    first_attempt.set()
-                await asyncio.sleep(self.backoff.next_delay())
+                    if self.nodes.attempt_failed():  # a whole round failed: wait before the next
+                        await asyncio.sleep(self.backoff.next_delay())
+                    continue
+                if not self._use(link):
+                    self._went_down(link.why or "connection lost")
+                first_attempt.set()
+                while not self.closing and await self._serve(link):  # True: time to return to the first node
+                    link = await self._fail_back(link)
+                self.nodes.lost()  # reconnect at once, to the next node; back off from the next failed round
         finally:
             await self._shutdown()
 
-    async def _connect(self) -> "asyncio.Future[None]":
-        """Open a connection and a ready channel; return the future its loss resolves."""
-        loop = asyncio.get_running_loop()
-        self._lost = lost = loop.create_future()
-        opened: "asyncio.Future[Any]" = loop.create_future()
-        self.connection = BatchingConnection(
-            self.parameters,
-            on_open_callback=lambda connection: settle(opened, result=connection),
-            on_open_error_callback=lambda _, error: settle(opened, _as_exception(error)),
-            on_close_callback=self._on_connection_closed,
-            custom_ioloop=loop,
-        )
-        connection = await opened
-        self.blocked = None
-        connection.add_on_connection_blocked_callback(self._on_blocked)
-        connection.add_on_connection_unblocked_callback(self._on_unblocked)
+    async def _open(self, node: Node) -> Link:
+        link = Link(node, self)
+        try:
+            await asyncio.wait_for(link.open(self.setup_channel), self.connect_timeout * CONNECT_TIMEOUTS_PER_ATTEMPT)
+        except BaseException:
+            link.close()
+            raise
+        return link
 
-        def run(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
-            return self._run_until_lost(lost, lambda done: method(*args, callback=done, **kwargs))
-
-        self.channel = channel = await self._run_until_lost(
-            lost, lambda done: connection.channel(on_open_callback=done)
-        )
-        channel.add_on_close_callback(self._on_channel_closed)
-        await self.setup_channel(channel, run)
+    def _use(self, link: Link) -> bool:
+        """From now on every record is published on ``link``; False if it was lost already."""
+        if link.lost.done():
+            return False
+        self.link = link
         self.connects += 1
+        self.backoff.reset()
+        self.nodes.connected(link.node)
         log.info(
             "rabbitmq sink %r: connected to %s (%s)",
             self.sink_name,
-            self.redacted_url,
+            link.node.redacted_url,
             "reconnect %d" % (self.connects - 1) if self.connects > 1 else "first connect",
         )
-        if not lost.done():  # else it closed while we finished the handshake: that loss is recorded
-            self.ready = True
-            if self.blocked is None:
-                self.state.mark_up()
-        return lost
-
-    async def _until_lost(self, lost: "asyncio.Future[None]") -> None:
-        heartbeat = self.parameters.heartbeat or 0
-        silent_for = await silence_or_loss(self.connection, lost, heartbeat)
-        if silent_for is not None:
-            why = "connection to %s lost: nothing from the broker for %.0fs (heartbeat %ss)"
-            self._lost_with(why % (self.redacted_url, silent_for, heartbeat))
-            self._drop_connection()
-
-    async def _run_until_lost(self, lost: "asyncio.Future[None]", start: Callable[[Callable[..., None]], None]) -> Any:
-        """Start one asynchronous pika operation and return what its callback got; fail if the connection goes."""
-        done: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
-        start(lambda result=None, *_: settle(done, result=result))
-        await asyncio.wait([done, lost], return_when=asyncio.FIRST_COMPLETED)
-        if done.done():
-            return done.result()
-        raise ConnectionLost(self.state.error or "connection lost")
-
-    def _on_connection_closed(self, connection: Any, reason: BaseException) -> None:
-        if connection is not self.connection:
-            return
-        self.connection = None
-        self._lost_with("connection to %s lost: %s" % (self.redacted_url, describe(reason)))
-
-    def _on_channel_closed(self, channel: Any, reason: BaseException) -> None:
-        if channel is not self.channel:
-            return
-        connection = self.connection
-        if connection is None or connection.is_closing or connection.is_closed:
-            self._lost_with("connection to %s lost: %s" % (self.redacted_url, describe(reason)))
-        else:
-            self._lost_with("channel closed: %s" % describe(reason))
-        self._drop_connection()  # start again from a fresh connection
-
-    def _on_blocked(self, connection: Any, frame: Any) -> None:
-        self.blocked = getattr(frame.method, "reason", None) or "resource alarm"
-        log.warning("rabbitmq sink %r: the broker blocks publishing (%s)", self.sink_name, self.blocked)
-        self.state.mark_down("the broker blocks publishing: %s" % self.blocked)
-
-    def _on_unblocked(self, connection: Any, frame: Any) -> None:
-        self.blocked = None
-        log.info("rabbitmq sink %r: the broker accepts publishing again", self.sink_name)
-        if self.ready:
+        if link.blocked is None:
             self.state.mark_up()
+        else:
+            self.link_blocked(link)
+        return True
 
-    def _lost_with(self, why: str) -> None:
-        self._went_down(why)
-        self.channel = None
-        if self._lost is not None:
-            settle(self._lost)
+    async def _serve(self, link: Link) -> bool:
+        """Wait until ``link`` is lost (False), or until it is time to go back to the first node (True)."""
+        watch = asyncio.ensure_future(silence_or_loss(link.connection, link.lost, link.node.parameters.heartbeat or 0))
+        failback = asyncio.ensure_future(self.nodes.failback_due(self.connect_timeout))
+        try:
+            await asyncio.wait([watch, failback], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watch, failback):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        silent_for = watch.result() if watch.done() and not watch.cancelled() else None
+        if silent_for is not None:
+            heartbeat = link.node.parameters.heartbeat
+            why = "connection to %s lost: nothing from the broker for %.0fs (heartbeat %ss)"
+            link.give_up(why % (link.node.redacted_url, silent_for, heartbeat))
+        return not link.lost.done()
+
+    async def _fail_back(self, current: Link) -> Link:
+        """Open a link to the first node; once it is ready, publish on it and retire ``current``."""
+        first = self.nodes.first
+        try:
+            link = await self._open(first)
+        except Exception as exc:
+            log.warning(
+                "rabbitmq sink %r: staying on %s: %s",
+                self.sink_name,
+                current.node.redacted_url,
+                _failed_attempt(first, exc),
+            )
+            return current
+        log.info("rabbitmq sink %r: back to %s from %s", self.sink_name, first.redacted_url, current.node.redacted_url)
+        if not self._use(link):
+            return current
+        self._retiring[current] = asyncio.ensure_future(self._retire(current))
+        return link
+
+    async def _retire(self, link: Link) -> None:
+        """Close ``link`` once no record awaits a confirm on it (its confirm tracker times them out)."""
+        try:
+            while self.awaiting_confirms(link.channel) and not link.lost.done():
+                await asyncio.sleep(RETIRE_POLL_INTERVAL)
+            await link.goodbye(GOODBYE_TIMEOUT)
+        finally:
+            self._retiring.pop(link, None)
 
     def _went_down(self, why: str) -> None:
-        self.ready = False
         if self.closing:
             self.state.mark_down(CLOSING_REASON)
-        else:
-            if why != self.state.error:
-                log.warning("rabbitmq sink %r: %s", self.sink_name, why)
-            self.state.mark_down(why)
-        self.on_down(why)
-
-    def _drop_connection(self) -> None:
-        connection, self.connection = self.connection, None
-        self.channel = None
-        if connection is not None and not (connection.is_closing or connection.is_closed):
-            _close_quietly(connection)
+            return
+        if why != self.state.error:
+            log.warning("rabbitmq sink %r: %s", self.sink_name, why)
+        self.state.mark_down(why)
 
     async def _shutdown(self) -> None:
-        self.ready = False
-        connection, self.channel = self.connection, None
-        if connection is None or connection.is_closed:
-            return
-        if not connection.is_open and not connection.is_closing:  # still opening: abort it
-            self.connection = None
-            _close_quietly(connection)
-            return
-        self._lost = closed = asyncio.get_running_loop().create_future()
-        if not connection.is_closing:
-            connection.close()
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(closed), GOODBYE_TIMEOUT)
-        log.info("rabbitmq sink %r: connection to %s closed", self.sink_name, self.redacted_url)
+        retiring, self._retiring = self._retiring, {}
+        for task in retiring.values():
+            task.cancel()
+        links = list(retiring) + ([self.link] if self.link is not None else [])
+        self.link = None
+        for link in links:
+            if await link.goodbye(GOODBYE_TIMEOUT):
+                log.info("rabbitmq sink %r: connection to %s closed", self.sink_name, link.node.redacted_url)
 
 
-async def silence_or_loss(connection: Any, lost: "asyncio.Future[None]", heartbeat: float) -> Optional[float]:
-    """Wait for the connection's loss (None), or until it has been silent for two heartbeats (for how long).
-
-    pika's own check waits up to twice (heartbeat + 5) seconds, and a frozen
-    broker would look up all that time; the broker sends a heartbeat every half
-    heartbeat, so two heartbeats of silence mean it is gone.
-    """
-    if not heartbeat or connection is None:
-        await lost
-        return None
-    loop = asyncio.get_running_loop()
-    received, heard_at = connection.bytes_received, loop.time()
-    while not lost.done():
-        await asyncio.wait([lost], timeout=heartbeat / 2)
-        if connection.bytes_received != received:
-            received, heard_at = connection.bytes_received, loop.time()
-        elif loop.time() - heard_at >= 2 * heartbeat and not lost.done():
-            return loop.time() - heard_at
-    return None
-
-
-def _as_exception(error: Any) -> BaseException:
-    return error if isinstance(error, BaseException) else Exception(str(error))
-
-
-def _close_quietly(connection: Any) -> None:
-    with contextlib.suppress(Exception):  # pika refuses in some opening or closing states: it is going anyway
-        connection.close()
+def _failed_attempt(node: Node, error: BaseException) -> str:
+    if isinstance(error, ConnectionLost):
+        return str(error)  # already says which connection and why
+    return "cannot connect to %s: %s" % (node.redacted_url, describe(error))

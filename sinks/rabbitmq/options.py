@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 import urllib.parse
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from voluptuous import All, Any as AnyOf, Coerce, Invalid, Length, Optional as Opt, Range, Required, Schema
 
 from sinks.rabbitmq.compat import INSTALL_HINT, pika
+from sinks.rabbitmq.nodes import Node, node_address
 from sinks.redact import redact
 from sinks.validation import SECONDS, TIMEOUT
 
@@ -39,6 +40,21 @@ def amqp_url(value: Any) -> str:
     return value
 
 
+def amqp_urls(value: Any) -> List[str]:
+    """One AMQP URL, or a list of them (the nodes of one cluster, the preferred first): always a list."""
+    if not isinstance(value, list):
+        return [amqp_url(value)]
+    if not value:
+        raise Invalid("expected an amqp:// URL or a list of them")
+    urls = []
+    for index, url in enumerate(value):
+        try:
+            urls.append(amqp_url(url))
+        except Invalid as exc:
+            raise Invalid(exc.error_message, path=[index]) from None
+    return urls
+
+
 def _passwords_in(url: str) -> Tuple[str, ...]:
     """The URL's password as written and as pika reads it (percent-decoded), to mask either in a message."""
     try:
@@ -61,12 +77,12 @@ class _SchemaThenResolve(Schema):
 
 
 def _heartbeat_from_url(raw: Mapping[str, Any], options: Dict[str, Any]) -> Dict[str, Any]:
-    """A ``heartbeat`` left out of the options is the URL's ``?heartbeat=``, where the URL has one.
+    """A ``heartbeat`` left out of the options is the (first) URL's ``?heartbeat=``, where it has one.
 
     So the explicit option wins over the URL and the URL over the schema's default.
     """
     if "heartbeat" not in raw:
-        in_url = heartbeat_in_url(options["url"])
+        in_url = heartbeat_in_url(options["url"][0])
         if in_url is not None:
             options["heartbeat"] = in_url
     return options
@@ -98,7 +114,7 @@ TOPOLOGY_SCHEMA = Schema({Opt("exchanges", default=[]): [EXCHANGE_SCHEMA], Opt("
 
 OPTIONS = _SchemaThenResolve(
     {
-        Opt("url", default=DEFAULT_URL): amqp_url,
+        Opt("url", default=DEFAULT_URL): amqp_urls,
         Opt("exchange", default=""): All(str, Length(max=255)),
         Opt("declare", default={}): TOPOLOGY_SCHEMA,
         Opt("confirm_timeout", default=10.0): TIMEOUT,
@@ -110,6 +126,7 @@ OPTIONS = _SchemaThenResolve(
         Opt("reconnect_delay", default=0.5): SECONDS,
         Opt("reconnect_max_delay", default=30.0): SECONDS,
         Opt("connection_name", default=DEFAULT_CONNECTION_NAME): _name,
+        Opt("failback_after", default=300.0): SECONDS,
     },
     resolve=_heartbeat_from_url,
 )
@@ -120,9 +137,16 @@ def connection_name(template: str, sink_name: str) -> str:
     return template.replace("{sink}", sink_name).replace("{host}", socket.gethostname())
 
 
-def connection_parameters(sink_name: str, options: Mapping[str, Any]) -> Any:
-    """pika's ``URLParameters`` for checked ``options``: one attempt at a time, the sink retries with its backoff."""
-    parameters = pika.URLParameters(options["url"])
+def connection_nodes(sink_name: str, options: Mapping[str, Any]) -> List[Node]:
+    """The nodes of checked ``options["url"]``, in their order, each with its pika parameters."""
+    return [
+        Node(connection_parameters(sink_name, options, url), redact(url), node_address(url)) for url in options["url"]
+    ]
+
+
+def connection_parameters(sink_name: str, options: Mapping[str, Any], url: str) -> Any:
+    """pika's ``URLParameters`` for one node: one attempt at a time, the sink retries with its backoff."""
+    parameters = pika.URLParameters(url)
     parameters.heartbeat = options["heartbeat"]
     parameters.socket_timeout = options["connect_timeout"]
     parameters.stack_timeout = options["connect_timeout"]

@@ -10,11 +10,11 @@ from sinks.base import Receipt, Record, Sink, SinkUnavailable
 from sinks.health import Health, HealthState
 from sinks.rabbitmq.compat import pika
 from sinks.rabbitmq.confirms import ConfirmTracker
-from sinks.rabbitmq.connection import CLOSING_REASON, Backoff, ConnectionKeeper
+from sinks.rabbitmq.connection import CLOSING_REASON, ConnectionKeeper
 from sinks.rabbitmq.errors import describe
-from sinks.rabbitmq.options import OPTIONS as RABBITMQ_OPTIONS, connection_parameters
+from sinks.rabbitmq.nodes import Backoff, NodeList
+from sinks.rabbitmq.options import OPTIONS as RABBITMQ_OPTIONS, connection_nodes
 from sinks.rabbitmq.topology import RunOperation, TopologyDeclarer
-from sinks.redact import redact
 
 MAX_ROUTING_KEY_BYTES = 255
 CONTENT_TYPE = "application/json"
@@ -31,24 +31,22 @@ class RabbitMQSink(Sink):
 
     def __init__(self, name: str, options: Mapping[str, Any]):
         super().__init__(name, options)
-        self.url: str = options["url"]
-        self.redacted_url = redact(self.url)
         self.exchange: str = options["exchange"]
         self.declare: Mapping[str, Any] = options["declare"]
         self.confirm_timeout: float = options["confirm_timeout"]
-        self.parameters = connection_parameters(name, options)
+        self.nodes = connection_nodes(name, options)
         self.state = HealthState()
         self.topology = TopologyDeclarer(self.declare, self.exchange)
         self.confirms = ConfirmTracker(name, self.confirm_timeout, options["max_unconfirmed"])
         self.keeper = ConnectionKeeper(
             name,
-            self.parameters,
-            self.redacted_url,
+            NodeList(self.nodes, options["failback_after"]),
             connect_timeout=options["connect_timeout"],
             backoff=Backoff(options["reconnect_delay"], options["reconnect_max_delay"]),
             state=self.state,
             setup_channel=self._setup_channel,
-            on_down=self.confirms.fail_all,
+            channel_lost=self.confirms.channel_lost,
+            awaiting_confirms=self.confirms.awaiting,
         )
 
     @classmethod
@@ -73,16 +71,19 @@ class RabbitMQSink(Sink):
             delivery_mode=PERSISTENT,
             headers=record.header_texts,
         )
+        channel = self.keeper.channel
         try:
-            self.keeper.channel.basic_publish(self.exchange, destination, record.value, properties, mandatory=True)
+            channel.basic_publish(self.exchange, destination, record.value, properties, mandatory=True)
         except Exception as exc:  # the channel or connection just closed
             raise SinkUnavailable("cannot publish: %s" % describe(exc)) from None
-        await self.confirms.track(destination, record.value)
+        await self.confirms.track(channel, destination, record.value)
         return None
 
     def health(self) -> Health:
+        more = {"nodes": [node.redacted_url for node in self.nodes]} if len(self.nodes) > 1 else {}
         return self.state.snapshot(
-            url=self.redacted_url,
+            url=self.keeper.node.redacted_url,  # the node in use (or tried next)
+            **more,
             exchange=self.exchange,
             unconfirmed=self.confirms.unconfirmed,
             connects=self.keeper.connects,

@@ -127,3 +127,38 @@ def test_a_dead_worker_is_replaced(service_factory, tmp_path):
         assert service.post("/v2/data/in/example", REFERENCE_REQUEST)[0] == 200
     assert service.stop() == 0
     service.wait_for("SIGTERM received: stopping 2 workers")
+
+
+def test_shutdown_delay_keeps_accepting_with_ready_503_then_closes_the_listener(service_factory, tmp_path):
+    config = (
+        "server: {shutdown_delay: 1.5}\n"
+        "sinks: {local: {type: file, directory: %s}}\n"
+        "datasets: {example: {sink: local, entry_topic: example}}\n" % (tmp_path / "data")
+    )
+    service = service_factory("--port", "0", "--address", "127.0.0.1", config=config)
+
+    def fresh_request(method, path, body=None):
+        connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
+        try:
+            connection.request(method, path, body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, response.getheader("Connection"), response.read()
+        finally:
+            connection.close()
+
+    assert fresh_request("GET", "/ready")[0] == 200
+    service.process.send_signal(signal.SIGTERM)
+    service.wait_for(r"/ready answers 503; the listener closes in 1.5s")
+    started = time.monotonic()
+
+    # during the delay: new connections are still taken and served, /ready says to go elsewhere
+    assert fresh_request("GET", "/ready")[0] == 503
+    status, connection_header, _ = fresh_request("POST", "/v2/data/in/example", json.dumps(REFERENCE_REQUEST))
+    assert (status, connection_header) == (200, "close")
+    assert time.monotonic() - started < 1.0
+    # then the listener closes and the service drains and exits
+    assert service.process.wait(15) == 0
+    with pytest.raises(OSError):
+        fresh_request("GET", "/ready")
+    assert time.monotonic() - started >= 1.0
+    service.wait_for("stopped: ")

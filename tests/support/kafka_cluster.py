@@ -75,6 +75,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "rd_kafka_mock_broker_set_down": (i, [p, i32]),
         "rd_kafka_mock_broker_set_up": (i, [p, i32]),
         "rd_kafka_mock_topic_create": (i, [p, s, i, i]),
+        "rd_kafka_mock_partition_set_leader": (i, [p, s, i32, i32]),
     }
     for name, (restype, argtypes) in signatures.items():
         function = getattr(lib, name)
@@ -107,10 +108,23 @@ class MockCluster:
         """Make the broker tell clients to connect to ``host:port``."""
         self._lib.rd_kafka_mock_broker_set_host_port(self._cluster, broker_id, host.encode(), port)
 
-    def create_topic(self, name: str, partitions: int = 1) -> None:
-        error = self._lib.rd_kafka_mock_topic_create(self._cluster, name.encode(), partitions, 1)
+    def create_topic(self, name: str, partitions: int = 1, replication_factor: int = 1) -> None:
+        error = self._lib.rd_kafka_mock_topic_create(self._cluster, name.encode(), partitions, replication_factor)
         if error:
             raise RuntimeError("mock topic %s not created (error %d)" % (name, error))
+
+    def set_leader(self, topic: str, partition: int, broker_id: int) -> None:
+        """Make ``broker_id`` the partition's leader (what the controller does after a broker is lost)."""
+        error = self._lib.rd_kafka_mock_partition_set_leader(self._cluster, topic.encode(), partition, broker_id)
+        if error:
+            raise RuntimeError("mock leader of %s[%d] not moved (error %d)" % (topic, partition, error))
+
+    def broker_down(self, broker_id: int) -> None:
+        """Close the broker's connections and refuse new ones; its partitions keep it as leader until moved."""
+        self._lib.rd_kafka_mock_broker_set_down(self._cluster, broker_id)
+
+    def broker_up(self, broker_id: int) -> None:
+        self._lib.rd_kafka_mock_broker_set_up(self._cluster, broker_id)
 
     def close(self) -> None:
         if self._cluster:

@@ -47,6 +47,16 @@ def broker_unreachable_reason(url: str = RABBITMQ_URL) -> Optional[str]:
         return "RabbitMQ at %s is not reachable: %r" % (broker_address(url), exc)
 
 
+def reachable_admin(url: str = RABBITMQ_URL) -> "Admin":
+    """An ``Admin`` of the broker at ``url``; the test skips without one (fails with CI=true)."""
+    from tests.support import skip_or_fail
+
+    reason = broker_unreachable_reason(url)
+    if reason is not None:
+        skip_or_fail(reason)
+    return Admin(url)
+
+
 class Admin:
     """Blocking admin calls against the real broker (run them off the loop)."""
 

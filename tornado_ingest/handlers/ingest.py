@@ -16,6 +16,7 @@ from tornado_ingest.errors import (
     TopicNotFound,
 )
 from tornado_ingest.handlers.base import BaseHandler
+from tornado_ingest.idempotency import REPLAYED_HEADER
 from tornado_ingest.metrics import UNKNOWN_DATASET
 from tornado_ingest.outcomes import hand_over
 from tornado_ingest.records import deliveries_for
@@ -108,13 +109,22 @@ class IngestHandler(BaseHandler):
             return
         if self.client_gone:
             return  # nobody to answer: the records are not handed over (the client must send them again)
-        reply = await hand_over(self.context, dataset.id, deliveries, problems, receipts)
+        # A retry-safe dataset: a msgid answered 200 before gets that answer again, and nothing is written.
+        async with self.context.idempotency.attempt(dataset, msgid, data) as attempt:
+            if attempt.first_resmsgid is not None:
+                self.set_header(REPLAYED_HEADER, "true")
+                self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid, resmsgid=attempt.first_resmsgid))
+                return
+            reply = await hand_over(self.context, dataset.id, deliveries, problems, receipts)
+            envelope = build_envelope(INGEST_API_ID, msgid=msgid, result=reply.result, partial=reply.partial)
+            if reply.status == 200 and not reply.partial:  # only a whole success is remembered
+                attempt.answered(envelope["params"]["resmsgid"])
         self.set_status(reply.status)
         for name, value in reply.headers.items():
             self.set_header(name, value)
         if reply.partial:
             self.outcome = "MULTI_STATUS"
-        self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid, result=reply.result, partial=reply.partial))
+        self.write_envelope(envelope)
 
     def dry_run(self) -> bool:
         """``?dry_run=true`` or ``X-Dry-Run: true``: every check, nothing written."""

@@ -26,10 +26,6 @@ from tornado_ingest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
-DRY_RUN_HEADER = "X-Dry-Run"
-DRY_RUN_MESSAGE = "Dry run: every check passed and the request would be ingested; nothing was written"
-YES_OR_NO = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-
 
 class HealthHandler(BaseHandler):
     """``GET /health``: each sink's own report; 200 as long as the service runs."""
@@ -40,12 +36,16 @@ class HealthHandler(BaseHandler):
     def get(self) -> None:
         detailed = self.management or self.holds_a_key()
         reports = {name: health_report(sink, detailed) for name, sink in self.context.router.sinks.items()}
-        result = {
-            "status": "ok" if all(report["state"] == "up" for report in reports.values()) else "degraded",
+        idempotency = self.context.idempotency
+        up = all(report["state"] == "up" for report in reports.values()) and not idempotency.stores_down
+        result: Dict[str, Any] = {
+            "status": "ok" if up else "degraded",
             "version": __version__,
             "uptime_seconds": int(time.time() - self.context.started_at),
             "sinks": reports,
         }
+        if idempotency.gates:  # the retry-safe datasets' stores: their details (a masked URL) only in detail
+            result["idempotency"] = idempotency.report(detailed)
         self.write_envelope(build_envelope(self.api_id, result=result))
 
     def head(self) -> None:

@@ -179,3 +179,19 @@ def test_without_kafka_python_the_sinks_still_import():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert compat.NOT_INSTALLED in done.stdout
+
+
+def test_a_leader_missing_from_the_broker_list_asks_for_metadata_instead_of_stalling(producer):
+    """kafka-python 3.x: ``maybe_connect`` to a broker id the metadata does not list raises (see compat)."""
+    client_class = compat.leader_tolerant_client()
+    if not kafka.__version__.startswith("2."):
+        assert client_class is not None, "kafka-python %s has no kafka.net.compat.KafkaNetClient" % compat.version()
+    if client_class is None:
+        return  # kafka-python 2.x: its client asks for metadata by itself
+    sender = relied_on(producer, "_sender", "KafkaProducer()._sender", "to reach the producer's client")
+    client = relied_on(sender, "_client", "Sender._client", "to check the producer uses the tolerant client")
+    assert isinstance(client, client_class), "kafka-python %s ignored the kafka_client option" % compat.version()
+    relied_on(client, "cluster", "KafkaNetClient.cluster", "to ask for metadata")
+    with pytest.raises(kafka.errors.UnknownBrokerIdError):  # what the workaround is for: still there?
+        super(client_class, client).maybe_connect(4242)
+    client.maybe_connect(4242)  # no broker 4242: asks for metadata, raises nothing
