@@ -134,7 +134,6 @@ class FileSink(Sink):
         await future
         return None
 
-
     def health(self) -> Health:
         if self._lines is None or self._lines.closed:
             return Health(up=False, error="not started" if self._lines is None else "closed")

@@ -56,7 +56,6 @@ class MemorySink(Sink):
         self.records.append((destination, record))
         return None
 
-
     def documents(self, destination: Optional[str] = None) -> List[Dict[str, Any]]:
         """The records received (for ``destination``, if given), decoded."""
         return [json.loads(r.value) for d, r in self.records if destination in (None, d)]
