@@ -1,17 +1,40 @@
 """The one place a record meets its sink.
 
-The per-sink bound on records in flight (429 past ``max_inflight``) and the
+The per-sink bound on records in flight (429 past ``max_inflight``), the
 translation of every sink failure into the contract's answer (503, 404, 413)
-live here and nowhere else.
+and of what a sink says of a record it took (200, or 202 when it is only
+spooled) live here and nowhere else.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional
 
 from sinks.base import DestinationNotFound, Receipt, Record, RecordTooLarge, Sink, SinkUnavailable
+from tornado_ingest.envelope import SUCCESS_MESSAGE
 from tornado_ingest.errors import PayloadTooLarge, ServiceUnavailable, TooManyRequests, TopicNotFound
 from tornado_ingest.settings import Dataset
+
+
+class Answer(NamedTuple):
+    """What the client is told of a record its sink took: status, ``responseCode`` and ``result.message``."""
+
+    status: int
+    response_code: str
+    message: str
+
+
+INGESTED = Answer(200, "OK", SUCCESS_MESSAGE)
+SPOOLED = Answer(
+    202,
+    "ACCEPTED",
+    "Data accepted: the broker cannot take it now, so it is spooled on the gateway's disk "
+    "and will be delivered when the broker is back",
+)
+
+
+def answer_for(receipt: Optional[Receipt]) -> Answer:
+    return SPOOLED if receipt is not None and receipt.spooled else INGESTED
 
 
 class RecordRouter:
@@ -48,5 +71,14 @@ class RecordRouter:
             self.records_in_flight[name] -= 1
 
     def sinks_down(self, names: Iterable[str]) -> List[str]:
-        """Those of ``names`` whose sink says it is down."""
-        return [name for name in names if not self.sinks[name].is_up]
+        """Those of ``names`` whose sink is down and takes no record (one that spools still takes them)."""
+        down = []
+        for name in names:
+            health = self.sinks[name].health()
+            if not health.up and not health.spooling:
+                down.append(name)
+        return down
+
+    def sinks_spooling(self, names: Iterable[str]) -> List[str]:
+        """Those of ``names`` whose sink is down and spools its records (answered 202)."""
+        return [name for name in names if self.sinks[name].health().spooling]

@@ -60,6 +60,7 @@ def build_envelope(
     msgid: Optional[str] = None,
     result: Optional[Dict[str, Any]] = None,
     error: Optional[IngestError] = None,
+    response_code: str = "OK",
 ) -> Dict[str, Any]:
     params: Dict[str, Any] = {"status": "FAILED" if error is not None else "SUCCESS"}
     if msgid is not None and encodable(msgid):
@@ -67,7 +68,7 @@ def build_envelope(
     params["resmsgid"] = str(uuid.uuid4())
     envelope: Dict[str, Any] = {"id": api_id, "ver": API_VERSION, "ts": local_timestamp(), "params": params}
     if error is None:
-        envelope["responseCode"] = "OK"
+        envelope["responseCode"] = response_code  # "ACCEPTED" with a 202
         envelope["result"] = {"message": SUCCESS_MESSAGE} if result is None else result
     else:
         envelope["responseCode"] = error.response_code

@@ -16,6 +16,7 @@ from sinks.base import Sink
 from tornado_ingest import jsoncodec
 from tornado_ingest.access_log import path_for_log
 from tornado_ingest.context import Context
+from tornado_ingest.delivery import answer_for
 from tornado_ingest.envelope import HEALTH_API_ID, INGEST_API_ID, READY_API_ID, build_envelope, local_time
 from tornado_ingest.errors import (
     DatasetNotFound,
@@ -192,8 +193,12 @@ class IngestHandler(BaseHandler):
         record = record_for_request(dataset, data, msgid)
         if self.client_gone:
             return  # nobody to answer: the record is not handed over (the client must send it again)
-        await self.context.router.deliver(dataset, record)
-        self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid))
+        answer = answer_for(await self.context.router.deliver(dataset, record))
+        self.set_status(answer.status)
+        result = {"message": answer.message}
+        self.write_envelope(
+            build_envelope(INGEST_API_ID, msgid=msgid, result=result, response_code=answer.response_code)
+        )
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge("body is larger than %d bytes (server.max_body_bytes)" % self._limit)
@@ -236,7 +241,11 @@ class ReadyHandler(BaseHandler):
         problem = self.context.not_ready_because()
         if problem is not None:
             raise NotReady(problem)
-        self.write_envelope(build_envelope(self.api_id, result={"status": "ready"}))
+        result: Dict[str, Any] = {"status": "ready"}
+        spooling = self.context.router.sinks_spooling(self.context.config.needed_sinks())
+        if spooling:  # down, but their records are spooled (202): still worth sending traffic here
+            result["spooling"] = spooling
+        self.write_envelope(build_envelope(self.api_id, result=result))
 
     def head(self) -> None:
         self.get()
