@@ -15,6 +15,7 @@ from sinks.rabbitmq.errors import describe
 from sinks.rabbitmq.options import OPTIONS as RABBITMQ_OPTIONS, connection_parameters
 from sinks.rabbitmq.topology import RunOperation, TopologyDeclarer
 from sinks.redact import redact
+from sinks.spool import Fates, SpoolGate
 
 MAX_ROUTING_KEY_BYTES = 255
 CONTENT_TYPE = "application/json"
@@ -39,7 +40,10 @@ class RabbitMQSink(Sink):
         self.parameters = connection_parameters(name, options)
         self.state = HealthState()
         self.topology = TopologyDeclarer(self.declare, self.exchange)
-        self.confirms = ConfirmTracker(name, self.confirm_timeout, options["max_unconfirmed"])
+        spool = options["spool"]
+        fates = Fates(enabled=spool is not None)
+        self.confirms = ConfirmTracker(name, self.confirm_timeout, options["max_unconfirmed"], fates)
+        self._spool = SpoolGate(name, spool, self._publish) if spool is not None else None
         self.keeper = ConnectionKeeper(
             name,
             self.parameters,
@@ -63,34 +67,44 @@ class RabbitMQSink(Sink):
 
     async def start(self) -> None:
         await self.keeper.start()
+        if self._spool is not None:
+            await self._spool.start()
 
     async def send(self, destination: str, record: Record) -> Optional[Receipt]:
+        if self._spool is not None:
+            return await self._spool.send(destination, record)
+        await self._publish(destination, record)
+        return None
+
+    async def _publish(self, destination: str, record: Record) -> None:
+        """Publish the record; return once the broker confirmed it."""
         if not self.state.up:
             raise SinkUnavailable(self.state.error or "not connected")
         self.confirms.ensure_room()
         properties = pika.BasicProperties(
             content_type=CONTENT_TYPE,
             delivery_mode=PERSISTENT,
-            headers={"dataset": record.dataset, "msgid": record.msgid},
+            headers={name: value.decode("utf-8", "replace") for name, value in record.headers},
         )
         try:
             self.keeper.channel.basic_publish(self.exchange, destination, record.value, properties, mandatory=True)
         except Exception as exc:  # the channel or connection just closed
             raise SinkUnavailable("cannot publish: %s" % describe(exc)) from None
         await self.confirms.track(destination, record.value)
-        return None
-
 
     def health(self) -> Health:
-        return self.state.snapshot(
+        health = self.state.snapshot(
             url=self.redacted_url,
             exchange=self.exchange,
             unconfirmed=self.confirms.unconfirmed,
             connects=self.keeper.connects,
         )
+        return self._spool.health(health) if self._spool is not None else health
 
     async def close(self) -> None:
         """Wait up to ``confirm_timeout`` for the confirms still due, then close the connection."""
+        if self._spool is not None:
+            await self._spool.stop_replay(self.confirm_timeout)
         self.keeper.begin_closing()
         deadline = time.monotonic() + self.confirm_timeout
         while self.confirms.unconfirmed and self.keeper.ready and time.monotonic() < deadline:
@@ -98,6 +112,9 @@ class RabbitMQSink(Sink):
         self.confirms.fail_all(CLOSING_REASON)
         await self.keeper.stop()
         self.confirms.stop()
+        if self._spool is not None:
+            await asyncio.sleep(0)  # the records just failed reach the spool before it closes
+            await self._spool.close()
 
     async def _setup_channel(self, channel: Any, run: RunOperation) -> None:
         await self.confirms.attach(channel, run)
