@@ -65,7 +65,7 @@ class DiskThread(threading.Thread):
         while not stop:
             work, stop = self._work.take()
             appends = [item for item in work if isinstance(item, Append)]
-            news: List[News] = [ReadBack(item, [], error) for item in work if isinstance(item, Read)]
+            news: List[News] = [ReadBack(item, [], 0, error) for item in work if isinstance(item, Read)]
             if appends:
                 news.append(AppendFailed("", appends, error))
             self._news.post_all(news)
@@ -136,8 +136,9 @@ class DiskThread(threading.Thread):
     def _read(self, read: Read) -> ReadBack:
         destination_log = self._lane.logs.get(read.destination)
         if destination_log is None:
-            return ReadBack(read, [], None)
+            return ReadBack(read, [], 0, None)
         try:
-            return ReadBack(read, destination_log.read(read.max_records, read.max_bytes), None)
+            records, damaged = destination_log.read(read.max_records, read.max_bytes)
         except OSError as exc:
-            return ReadBack(read, [], exc)
+            return ReadBack(read, [], 0, exc)
+        return ReadBack(read, records, damaged, None)

@@ -80,6 +80,7 @@ class AppendFailed(NamedTuple):
 class ReadBack(NamedTuple):
     read: Read
     records: List[ReadRecord]
+    damaged: int  # stretches of damage found (and moved aside) while reading
     error: Optional[OSError]
 
 

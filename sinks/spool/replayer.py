@@ -197,7 +197,6 @@ class Replayer:
         records = done.result()
         if not records:
             stream.exhausted = True
-            self.spool.recount(stream.destination, len(stream.items))
             return
         if not stream.items:
             backlog = self.spool.backlogs.get(stream.destination)

@@ -101,7 +101,7 @@ class DestinationLog:
                 fd = handle.fileno()
                 for item in frames.scan(frames.reader(fd), start, size):
                     if isinstance(item, frames.Frame):
-                        entry = self._entry(path, item)
+                        entry, _ = self._entry(path, item)
                         if entry is None:
                             damaged += 1
                             continue
@@ -120,20 +120,19 @@ class DestinationLog:
             self._segments.append(_Segment(number, size))
         return Recovered(self.destination, records, first_ms, self.size, torn, damaged)
 
-    def _entry(self, path: str, frame: frames.Frame) -> Optional[frames.Entry]:
-        """The frame's record, or None once a frame that cannot be decoded (or belongs elsewhere) is moved aside."""
+    def _entry(self, path: str, frame: frames.Frame) -> Tuple[Optional[frames.Entry], bool]:
+        """The frame's record; or None once a frame that cannot be decoded (or belongs elsewhere) is moved
+        aside, and whether that was news (not moved aside before)."""
         try:
             entry = frames.decode(frame.payload)
         except ValueError as exc:
-            self._quarantine.keep(path, frame.start, frame.end, "damaged", str(exc))
-            return None
+            return None, self._quarantine.keep(path, frame.start, frame.end, "damaged", str(exc)) is not None
         if self.destination is None:
             self.destination = entry.destination
         elif entry.destination != self.destination:
             detail = "a record for %r in the log of %r" % (entry.destination, self.destination)
-            self._quarantine.keep(path, frame.start, frame.end, "foreign", detail)
-            return None
-        return entry
+            return None, self._quarantine.keep(path, frame.start, frame.end, "foreign", detail) is not None
+        return entry, False
 
     # -- appending ---------------------------------------------------------------------
 
@@ -187,10 +186,11 @@ class DestinationLog:
 
     # -- reading -----------------------------------------------------------------------
 
-    def read(self, max_records: int, max_bytes: int) -> List[ReadRecord]:
-        """The next records after the last ones read (oldest first), up to either bound; damage is moved aside."""
+    def read(self, max_records: int, max_bytes: int) -> Tuple[List[ReadRecord], int]:
+        """The next records after the last ones read (oldest first), up to either bound; and how many stretches
+        of damage not seen before were found on the way (and moved aside)."""
         found: List[ReadRecord] = []
-        taken = 0
+        taken = damaged = 0
         while len(found) < max_records and taken < max_bytes:
             segment = self._segment_to_read()
             if segment is None:
@@ -199,16 +199,17 @@ class DestinationLog:
             path = self.segment_path(number)
             for item in frames.scan(frames.reader(fd), self._read_at.offset, segment.size):
                 if isinstance(item, frames.Frame):
-                    entry = self._entry(path, item)
+                    entry, news = self._entry(path, item)
+                    damaged += news
                     if entry is not None:
                         found.append(ReadRecord(Position(number, item.start), Position(number, item.end), entry))
                         taken += item.end - item.start
-                else:
-                    self._quarantine.keep(path, item.start, item.end, "damaged", "damaged bytes in the spool")
+                elif self._quarantine.keep(path, item.start, item.end, "damaged", "damaged bytes in the spool"):
+                    damaged += 1  # not found at start-up: it came since
                 self._read_at = Position(number, item.end)
                 if len(found) >= max_records or taken >= max_bytes:
                     break
-        return found
+        return found, damaged
 
     def _segment_to_read(self) -> Optional[_Segment]:
         for index, segment in enumerate(self._segments):

@@ -42,14 +42,20 @@ log = logging.getLogger(__name__)
 
 
 class Backlog:
-    """One destination's records in the spool, not yet delivered."""
+    """One destination's records in the spool, not yet delivered.
 
-    __slots__ = ("records", "appending", "oldest_ms")
+    It lasts while the destination's log is on disk or records are being
+    written to it: the disk thread, which alone knows when every record of a
+    log is delivered, says when the log is gone (``Freed.removed``).
+    """
 
-    def __init__(self, records: int = 0, oldest_ms: Optional[int] = None) -> None:
-        self.records = records  # on disk or being written
+    __slots__ = ("records", "appending", "oldest_ms", "on_disk")
+
+    def __init__(self, records: int = 0, oldest_ms: Optional[int] = None, on_disk: bool = False) -> None:
+        self.records = records  # on disk or being written (for /health: damage found while reading is not in it)
         self.appending = 0  # of which still being written
         self.oldest_ms = oldest_ms  # when the oldest of them was spooled (wall clock, ms)
+        self.on_disk = on_disk
 
 
 class Spool:
@@ -132,10 +138,9 @@ class Spool:
         ``oldest_ms`` (None: not known yet)."""
         backlog = self.backlogs.get(destination)
         if backlog is not None:
-            backlog.records -= count
+            backlog.records = max(0, backlog.records - count)
             if oldest_ms is not None:
                 backlog.oldest_ms = oldest_ms
-            self._forget_if_empty(destination, backlog)
         if self._work is not None and not self._work.closed:
             self._work.submit(Acknowledge(destination, upto))
 
@@ -143,18 +148,6 @@ class Spool:
         """Move a record the broker will never take into the quarantine (it is acknowledged as any other)."""
         if self._work is not None and not self._work.closed:
             self._work.submit(SetAside(destination, start, end, detail))
-
-    def recount(self, destination: str, in_hand: int) -> None:
-        """Nothing more to read for ``destination`` and ``in_hand`` records read and not yet delivered: more
-        counted means records were lost to damage found while reading (and moved aside)."""
-        backlog = self.backlogs.get(destination)
-        if backlog is None:
-            return
-        left = backlog.appending + in_hand
-        if backlog.records > left:
-            self.counts["damaged"] += backlog.records - left
-            backlog.records = left
-            self._forget_if_empty(destination, backlog)
 
     def oldest_age(self) -> Optional[float]:
         """Seconds since the oldest record not yet delivered was spooled."""
@@ -191,12 +184,15 @@ class Spool:
             if isinstance(item, Appended):
                 self._appended(item)
             elif isinstance(item, ReadBack):
+                self.counts["damaged"] += item.damaged
                 if item.error is not None:
                     settle(item.read.future, SinkUnavailable("cannot read the spool: %s" % _describe(item.error)))
                 else:
                     settle(item.read.future, result=item.records)
             elif isinstance(item, Freed):
                 self.bytes -= item.bytes
+                if item.removed:
+                    self._log_removed(item.destination)
                 if self.full and self.bytes + self._reserved + self._refused_size <= self.max_bytes:
                     self.full = False
                     log.info(
@@ -220,7 +216,7 @@ class Spool:
         self.lane_path = opened.path
         for found in opened.recovered:
             if found.destination is not None and found.records:
-                self.backlogs[found.destination] = Backlog(found.records, found.first_written_ms)
+                self.backlogs[found.destination] = Backlog(found.records, found.first_written_ms, on_disk=True)
             self.bytes += found.bytes
             self.counts["torn_bytes_cut"] += found.torn_bytes
             self.counts["damaged"] += found.damaged
@@ -244,12 +240,12 @@ class Spool:
 
     def _appended(self, appended: Appended) -> None:
         destination = appended.destination
-        backlog = self.backlogs.get(destination)
+        backlog = self.backlogs[destination]  # kept while records are being written to it
+        backlog.on_disk = True
         self.bytes += appended.bytes
         for append, end in zip(appended.appends, appended.ends):
             self._reserved -= len(append.frame)
-            if backlog is not None:
-                backlog.appending -= 1
+            backlog.appending -= 1
             if append.fate is not None:
                 self.fates[(destination, end)] = append.fate
             settle(append.future, result=end)
@@ -267,15 +263,21 @@ class Spool:
         error = SinkUnavailable("the spool cannot take the record: %s" % reason)
         for append in failed.appends:
             self._reserved -= len(append.frame)
-            backlog = self.backlogs.get(append.destination)
-            if backlog is not None:
-                backlog.records -= 1
-                backlog.appending -= 1
-                self._forget_if_empty(append.destination, backlog)
+            backlog = self.backlogs[append.destination]
+            backlog.records -= 1
+            backlog.appending -= 1
+            if not backlog.appending and not backlog.on_disk:
+                del self.backlogs[append.destination]
             settle(append.future, error)
 
-    def _forget_if_empty(self, destination: str, backlog: Backlog) -> None:
-        if backlog.records <= 0 and backlog.appending <= 0:
+    def _log_removed(self, destination: str) -> None:
+        """Every record of the destination's log is delivered and the log is gone: it holds nothing more,
+        unless records are being written to it again."""
+        backlog = self.backlogs.get(destination)
+        if backlog is None:
+            return
+        backlog.on_disk = False
+        if not backlog.appending:
             del self.backlogs[destination]
 
     def _no_room(self, size: int) -> SinkUnavailable:

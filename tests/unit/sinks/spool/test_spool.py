@@ -263,3 +263,43 @@ async def test_fsync_always_writes_each_record_on_its_own(make_gate, broker):
     broker.up = True
     await drained(gate)
     assert broker.msgids() == ["m%d" % n for n in range(20)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.gen_test(timeout=60)
+async def test_a_flapping_broker_under_load_gets_every_record_once_in_order(make_gate, broker, seed):
+    import random
+
+    chosen = random.Random(seed)
+    gate = await make_gate(replay_rate=2000)
+    stop = asyncio.Event()
+    answered = {}
+
+    async def client(number):
+        for sent in range(150):
+            msgid = "c%d-%d" % (number, sent)
+            try:
+                receipt = await gate.send("t%d" % (number % 2), Record(b"{}", "ds", msgid))
+                answered[msgid] = "spooled" if receipt else "direct"
+            except SinkUnavailable:
+                answered[msgid] = "refused"
+            await asyncio.sleep(chosen.random() / 500)
+
+    async def flap():
+        while not stop.is_set():
+            broker.up = not broker.up
+            await asyncio.sleep(chosen.random() / 20)
+
+    flapping = asyncio.ensure_future(flap())
+    await asyncio.gather(*(client(number) for number in range(6)))
+    stop.set()
+    await flapping
+    broker.up = True
+    await drained(gate)
+    msgids = broker.msgids()
+    assert sorted(msgids) == sorted(answered) and len(set(msgids)) == len(msgids)
+    assert "refused" not in answered.values()
+    for number in range(6):
+        mine = [int(msgid.split("-")[1]) for msgid in msgids if msgid.startswith("c%d-" % number)]
+        assert mine == sorted(mine)
+    assert {"spooled", "direct"} <= set(answered.values())
