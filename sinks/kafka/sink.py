@@ -9,15 +9,13 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from sinks.base import (
     DestinationNotFound,
-    Receipt,
     Record,
     RecordTooLarge,
-    Sink,
     SinkError,
     SinkUnavailable,
     describe_error,
 )
-from sinks.handoff import BatchQueue, LoopInbox, settle
+from sinks.handoff import BatchQueue, LoopInbox, settle, stop_worker
 from sinks.health import Health, HealthState
 from sinks.kafka import compat, options as kafka_options
 from sinks.kafka.deadlines import SendDeadlines
@@ -35,12 +33,12 @@ from sinks.kafka.messages import (
 )
 from sinks.kafka.producer_thread import ProducerThread
 from sinks.redact import redact
-from sinks.spool import Fate, Fates, SpoolGate
+from sinks.spool import Fate, SpoolingSink
 
 log = logging.getLogger(__name__)
 
 
-class KafkaSink(Sink):
+class KafkaSink(SpoolingSink):
     type_name = "kafka"
     OPTIONS = kafka_options.OPTIONS
 
@@ -58,9 +56,6 @@ class KafkaSink(Sink):
         self._inbox: Optional[LoopInbox[Message]] = None
         self._deadlines: Optional[SendDeadlines] = None
         self._thread: Optional[ProducerThread] = None
-        spool = options["spool"]
-        self._fates = Fates(enabled=spool is not None)  # records answered before Kafka was, by future
-        self._spool = SpoolGate(name, spool, self._publish) if spool is not None else None
 
     @classmethod
     def check_destination(cls, options: Dict[str, Any], destination: str) -> None:
@@ -75,16 +70,9 @@ class KafkaSink(Sink):
             self.name, self.producer_config, self.send_timeout, self._secrets, self._outgoing, self._inbox
         )
         self._thread.start()
-        if self._spool is not None:
-            await self._spool.start()
+        await self.start_spool()
 
-    async def send(self, destination: str, record: Record) -> Optional[Receipt]:
-        if self._spool is not None:
-            return await self._spool.send(destination, record)
-        await self._publish(destination, record)
-        return None
-
-    async def _publish(self, destination: str, record: Record) -> None:
+    async def publish(self, destination: str, record: Record) -> None:
         """Hand the record to the producer thread; return once Kafka acknowledged it."""
         outgoing, deadlines = self._outgoing, self._deadlines
         if outgoing is None or deadlines is None or outgoing.closed:
@@ -96,27 +84,20 @@ class KafkaSink(Sink):
         deadlines.watch(future)
         await future
 
-    def health(self) -> Health:
+    def broker_health(self) -> Health:
         if self._outgoing is None or self._outgoing.closed:
             error = "not started" if self._outgoing is None else "closed"
-            health = Health(up=False, error=error, since=self.state.since, details=self._details)
-        else:
-            health = self.state.snapshot(**self._details)
-        return self._spool.health(health) if self._spool is not None else health
+            return Health(up=False, error=error, since=self.state.since, details=self._details)
+        return self.state.snapshot(**self._details)
 
     async def close(self) -> None:
         outgoing, thread, inbox, deadlines = self._outgoing, self._thread, self._inbox, self._deadlines
         if outgoing is None or thread is None or inbox is None or deadlines is None or outgoing.closed:
             return
-        if self._spool is not None:
-            await self._spool.stop_replay(self.send_timeout)
-        outgoing.close()
-        await asyncio.get_running_loop().run_in_executor(None, thread.join)
-        inbox.deliver()  # the thread's last news, before close returns
+        await self.stop_replay(self.send_timeout)
+        await stop_worker(outgoing, thread, inbox)  # the thread's last news is taken in before close returns
         self._fail_waiting(SinkUnavailable("kafka sink %r closed" % self.name))
-        if self._spool is not None:
-            await asyncio.sleep(0)  # the records just failed reach the spool before it closes
-            await self._spool.close()
+        await self.close_spool()
 
     # -- what the producer thread says -------------------------------------------------
 
@@ -125,19 +106,19 @@ class KafkaSink(Sink):
         for message in messages:
             if isinstance(message, Acknowledged):
                 settle(message.future)
-                if self._fates:
-                    self._fates.decide(message.future, Fate.DELIVERED)
+                if self.fates:
+                    self.fates.decide(message.future, Fate.DELIVERED)
                 self._mark_up()
             elif isinstance(message, Failed):
                 failure = self._as_sink_error(message.error)
                 settle(message.future, failure)
-                if self._fates:  # the thread's own refusals were never sent; kafka-python's may have been
+                if self.fates:  # the thread's own refusals were never sent; kafka-python's may have been
                     sent = not isinstance(message.error, SinkError)
-                    self._fates.decide(message.future, Fate.UNKNOWN if sent else Fate.NOT_DELIVERED)
+                    self.fates.decide(message.future, Fate.UNKNOWN if sent else Fate.NOT_DELIVERED)
                 if isinstance(failure, SinkUnavailable):  # a missing topic or a refused record is no outage
                     self._mark_down(str(failure))
             elif isinstance(message, NotSent):
-                self._fates.decide(message.future, Fate.NOT_DELIVERED)
+                self.fates.decide(message.future, Fate.NOT_DELIVERED)
             elif isinstance(message, BrokerAnswered):
                 self._mark_up()
             elif isinstance(message, Trouble):
@@ -177,12 +158,12 @@ class KafkaSink(Sink):
             "no acknowledgement from Kafka within %gs (%s)"
             % (self.send_timeout, self.state.error or "no error reported")
         )
-        return self._fates.doubt(future, late)  # with a spool: InDoubt, the producer may still deliver it
+        return self.fates.doubt(future, late)  # with a spool: InDoubt, the producer may still deliver it
 
     def _fail_waiting(self, error: SinkUnavailable) -> None:
         """Answer every record still waiting for Kafka's acknowledgement with ``error`` (in doubt, with a spool)."""
         if self._deadlines is not None:
-            self._deadlines.fail_all(lambda future: self._fates.doubt(future, error))
+            self._deadlines.fail_all(lambda future: self.fates.doubt(future, error))
 
     def _records_expired(self, count: int) -> None:
         # a timeout after a known cause: the cause says more

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping
 
-from sinks.base import Receipt, Record, Sink, SinkUnavailable
+from sinks.base import Record, SinkUnavailable
 from sinks.health import Health, HealthState
 from sinks.rabbitmq.compat import pika
 from sinks.rabbitmq.confirms import ConfirmTracker
@@ -15,7 +15,7 @@ from sinks.rabbitmq.errors import describe
 from sinks.rabbitmq.options import OPTIONS as RABBITMQ_OPTIONS, connection_parameters
 from sinks.rabbitmq.topology import RunOperation, TopologyDeclarer
 from sinks.redact import redact
-from sinks.spool import Fates, SpoolGate
+from sinks.spool import SpoolingSink
 
 MAX_ROUTING_KEY_BYTES = 255
 CONTENT_TYPE = "application/json"
@@ -24,7 +24,7 @@ PERSISTENT = 2  # delivery_mode
 DRAIN_POLL_INTERVAL = 0.01
 
 
-class RabbitMQSink(Sink):
+class RabbitMQSink(SpoolingSink):
     """A connection keeper, a topology declarer and a confirm tracker, composed (see the package docstring)."""
 
     type_name = "rabbitmq"
@@ -40,10 +40,7 @@ class RabbitMQSink(Sink):
         self.parameters = connection_parameters(name, options)
         self.state = HealthState()
         self.topology = TopologyDeclarer(self.declare, self.exchange)
-        spool = options["spool"]
-        fates = Fates(enabled=spool is not None)
-        self.confirms = ConfirmTracker(name, self.confirm_timeout, options["max_unconfirmed"], fates)
-        self._spool = SpoolGate(name, spool, self._publish) if spool is not None else None
+        self.confirms = ConfirmTracker(name, self.confirm_timeout, options["max_unconfirmed"], self.fates)
         self.keeper = ConnectionKeeper(
             name,
             self.parameters,
@@ -67,16 +64,9 @@ class RabbitMQSink(Sink):
 
     async def start(self) -> None:
         await self.keeper.start()
-        if self._spool is not None:
-            await self._spool.start()
+        await self.start_spool()
 
-    async def send(self, destination: str, record: Record) -> Optional[Receipt]:
-        if self._spool is not None:
-            return await self._spool.send(destination, record)
-        await self._publish(destination, record)
-        return None
-
-    async def _publish(self, destination: str, record: Record) -> None:
+    async def publish(self, destination: str, record: Record) -> None:
         """Publish the record; return once the broker confirmed it."""
         if not self.state.up:
             raise SinkUnavailable(self.state.error or "not connected")
@@ -92,19 +82,17 @@ class RabbitMQSink(Sink):
             raise SinkUnavailable("cannot publish: %s" % describe(exc)) from None
         await self.confirms.track(destination, record.value)
 
-    def health(self) -> Health:
-        health = self.state.snapshot(
+    def broker_health(self) -> Health:
+        return self.state.snapshot(
             url=self.redacted_url,
             exchange=self.exchange,
             unconfirmed=self.confirms.unconfirmed,
             connects=self.keeper.connects,
         )
-        return self._spool.health(health) if self._spool is not None else health
 
     async def close(self) -> None:
         """Wait up to ``confirm_timeout`` for the confirms still due, then close the connection."""
-        if self._spool is not None:
-            await self._spool.stop_replay(self.confirm_timeout)
+        await self.stop_replay(self.confirm_timeout)
         self.keeper.begin_closing()
         deadline = time.monotonic() + self.confirm_timeout
         while self.confirms.unconfirmed and self.keeper.ready and time.monotonic() < deadline:
@@ -112,9 +100,7 @@ class RabbitMQSink(Sink):
         self.confirms.fail_all(CLOSING_REASON)
         await self.keeper.stop()
         self.confirms.stop()
-        if self._spool is not None:
-            await asyncio.sleep(0)  # the records just failed reach the spool before it closes
-            await self._spool.close()
+        await self.close_spool()
 
     async def _setup_channel(self, channel: Any, run: RunOperation) -> None:
         await self.confirms.attach(channel, run)

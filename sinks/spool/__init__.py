@@ -36,7 +36,8 @@ Delivery is at least once. A record may reach the broker twice:
 Otherwise a record in doubt is not sent again until the broker's word on its
 first attempt comes (``fates``): an outage without a crash costs no duplicate.
 
-The parts: ``gate`` (what the sinks call), ``store`` (the loop side:
+The parts: ``sink`` (the base of the broker sinks), ``gate`` (where a record
+goes: the broker or the spool), ``store`` (the loop side:
 counts, room, appends), ``replayer``, ``fates``, ``disk`` (the one disk
 thread), ``messages`` (between them), ``lane``, ``segments``, ``frames``,
 ``progress``, ``quarantine``, ``durable`` and ``options``.
@@ -47,5 +48,6 @@ from __future__ import annotations
 from sinks.spool.fates import Fate, Fates, InDoubt
 from sinks.spool.gate import SpoolGate
 from sinks.spool.options import SPOOL_KEY, SPOOL_OPTIONS
+from sinks.spool.sink import SpoolingSink
 
-__all__ = ["Fate", "Fates", "InDoubt", "SPOOL_KEY", "SPOOL_OPTIONS", "SpoolGate"]
+__all__ = ["Fate", "Fates", "InDoubt", "SPOOL_KEY", "SPOOL_OPTIONS", "SpoolGate", "SpoolingSink"]

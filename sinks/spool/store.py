@@ -16,25 +16,11 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from sinks.base import Record, SinkUnavailable
-from sinks.handoff import BatchQueue, LoopInbox, settle
-from sinks.spool import frames
+from sinks.handoff import BatchQueue, LoopInbox, settle, stop_worker
+from sinks.spool import frames, messages
 from sinks.spool.disk import DiskThread
 from sinks.spool.fates import Fate
 from sinks.spool.lane import Lane, directory_name
-from sinks.spool.messages import (
-    Acknowledge,
-    Append,
-    Appended,
-    AppendFailed,
-    Freed,
-    News,
-    Opened,
-    OpenFailed,
-    Read,
-    ReadBack,
-    SetAside,
-    Work,
-)
 from sinks.spool.progress import Position
 from sinks.spool.segments import SEGMENT_BYTES, ReadRecord
 
@@ -78,8 +64,8 @@ class Spool:
         self._reserved = 0  # bytes being written
         self._refused_size = 0  # the last record refused for want of room
         self._write_error: Optional[str] = None
-        self._work: Optional[BatchQueue[Work]] = None
-        self._inbox: Optional[LoopInbox[News]] = None
+        self._work: Optional[BatchQueue[messages.Work]] = None
+        self._inbox: Optional[LoopInbox[messages.News]] = None
         self._thread: Optional[DiskThread] = None
         self._opened: Optional["asyncio.Future[None]"] = None
 
@@ -121,7 +107,7 @@ class Spool:
         backlog.appending += 1
         self._reserved += len(frame)
         future: "asyncio.Future[Position]" = asyncio.get_running_loop().create_future()
-        work.submit(Append(destination, frame, future, fate))
+        work.submit(messages.Append(destination, frame, future, fate))
         return await future
 
     def read(self, destination: str, max_records: int, max_bytes: int) -> "asyncio.Future[List[ReadRecord]]":
@@ -130,7 +116,7 @@ class Spool:
         if self._work is None or self._work.closed:
             settle(future, SinkUnavailable("the spool is closed"))
         else:
-            self._work.submit(Read(destination, max_records, max_bytes, future))
+            self._work.submit(messages.Read(destination, max_records, max_bytes, future))
         return future
 
     def acknowledge(self, destination: str, upto: Position, count: int, oldest_ms: Optional[int]) -> None:
@@ -142,12 +128,12 @@ class Spool:
             if oldest_ms is not None:
                 backlog.oldest_ms = oldest_ms
         if self._work is not None and not self._work.closed:
-            self._work.submit(Acknowledge(destination, upto))
+            self._work.submit(messages.Acknowledge(destination, upto))
 
     def set_aside(self, destination: str, start: Position, end: Position, detail: str) -> None:
         """Move a record the broker will never take into the quarantine (it is acknowledged as any other)."""
         if self._work is not None and not self._work.closed:
-            self._work.submit(SetAside(destination, start, end, detail))
+            self._work.submit(messages.SetAside(destination, start, end, detail))
 
     def oldest_age(self) -> Optional[float]:
         """Seconds since the oldest record not yet delivered was spooled."""
@@ -172,24 +158,22 @@ class Spool:
         work, thread, inbox = self._work, self._thread, self._inbox
         if work is None or thread is None or inbox is None or work.closed:
             return
-        work.close()
-        await asyncio.get_running_loop().run_in_executor(None, thread.join)
-        inbox.deliver()
+        await stop_worker(work, thread, inbox)
         self.error = "closed"
 
     # -- what the disk thread says ---------------------------------------------------------
 
-    def _take_news(self, news: List[News]) -> None:
+    def _take_news(self, news: List[messages.News]) -> None:
         for item in news:
-            if isinstance(item, Appended):
+            if isinstance(item, messages.Appended):
                 self._appended(item)
-            elif isinstance(item, ReadBack):
+            elif isinstance(item, messages.ReadBack):
                 self.counts["damaged"] += item.damaged
                 if item.error is not None:
                     settle(item.read.future, SinkUnavailable("cannot read the spool: %s" % _describe(item.error)))
                 else:
                     settle(item.read.future, result=item.records)
-            elif isinstance(item, Freed):
+            elif isinstance(item, messages.Freed):
                 self.bytes -= item.bytes
                 if item.removed:
                     self._log_removed(item.destination)
@@ -198,11 +182,11 @@ class Spool:
                     log.info(
                         "spool of sink %r has room again (%d of %d bytes)", self.sink_name, self.bytes, self.max_bytes
                     )
-            elif isinstance(item, AppendFailed):
+            elif isinstance(item, messages.AppendFailed):
                 self._append_failed(item)
-            elif isinstance(item, Opened):
+            elif isinstance(item, messages.Opened):
                 self._recovered(item)
-            elif isinstance(item, OpenFailed):
+            elif isinstance(item, messages.OpenFailed):
                 self.error = "cannot open the spool in %s: %s" % (self.root, _describe(item.error))
                 log.error(
                     "spool of sink %r: %s; records are refused (503) while the broker is away",
@@ -211,7 +195,7 @@ class Spool:
                 )
                 self._settle_opened()
 
-    def _recovered(self, opened: Opened) -> None:
+    def _recovered(self, opened: messages.Opened) -> None:
         self.error = None
         self.lane_path = opened.path
         for found in opened.recovered:
@@ -238,7 +222,7 @@ class Spool:
         if self._opened is not None:
             settle(self._opened)
 
-    def _appended(self, appended: Appended) -> None:
+    def _appended(self, appended: messages.Appended) -> None:
         destination = appended.destination
         backlog = self.backlogs[destination]  # kept while records are being written to it
         backlog.on_disk = True
@@ -255,7 +239,7 @@ class Spool:
             self._write_error = None
         self.on_appended(destination)
 
-    def _append_failed(self, failed: AppendFailed) -> None:
+    def _append_failed(self, failed: messages.AppendFailed) -> None:
         reason = _describe(failed.error)
         if self._write_error is None:
             log.error("spool of sink %r cannot write: %s", self.sink_name, reason)
