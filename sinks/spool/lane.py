@@ -4,8 +4,8 @@ Each process takes the first lane no other process holds (an ``flock`` on
 ``lane-<n>/lock``, released by the kernel when the process dies, even by
 ``kill -9``), so the workers of ``server.processes`` never share files, and
 a worker that died leaves its lane, records and all, to the next process that
-starts. Inside, one directory per destination (see ``segments``) and
-``quarantine/`` (see ``quarantine``).
+starts. Inside, one directory per destination, ``to-<destination>`` (see
+``segments``), and ``quarantine/`` (see ``quarantine``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import urllib.parse
 from typing import Dict, List, Optional
 
 from sinks.spool.durable import make_directory
-from sinks.spool.quarantine import QUARANTINE_DIRECTORY, Quarantine
+from sinks.spool.quarantine import Quarantine
 from sinks.spool.segments import SEGMENT_BYTES, DestinationLog, Recovered
 
 log = logging.getLogger(__name__)
 
 LANE_PREFIX = "lane-"
+#: a destination's directory is named ``to-<its name>``: never ``lock`` nor ``quarantine``.
+DESTINATION_PREFIX = "to-"
 LOCK_FILE = "lock"
 MAX_LANES = 1024
 #: directory names longer than this are shortened, and made unique by a digest of the whole name.
@@ -77,7 +79,7 @@ class Lane:
         found = []
         for name in sorted(os.listdir(self.path)):
             path = os.path.join(self.path, name)
-            if name in (LOCK_FILE, QUARANTINE_DIRECTORY) or not os.path.isdir(path):
+            if not name.startswith(DESTINATION_PREFIX) or not os.path.isdir(path):
                 continue
             destination_log = self._new_log(path)
             recovered = destination_log.recover()
@@ -101,7 +103,8 @@ class Lane:
     def log_for(self, destination: str) -> DestinationLog:
         destination_log = self.logs.get(destination)
         if destination_log is None:
-            destination_log = self._new_log(os.path.join(self.path, directory_name(destination)))
+            name = DESTINATION_PREFIX + directory_name(destination)
+            destination_log = self._new_log(os.path.join(self.path, name))
             destination_log.destination = destination
             self.logs[destination] = destination_log
         return destination_log

@@ -193,3 +193,12 @@ def test_directory_names_stand_for_one_name_each_and_are_plain(name):
     made = directory_name(name)
     assert "/" not in made and made not in (".", "..", "") and len(made) <= 150
     assert directory_name(name + "!") != made
+
+
+def test_destinations_named_like_the_lanes_own_files_are_kept_apart(tmp_path):
+    lane = open_lane(tmp_path)
+    for destination in ("lock", "quarantine"):
+        record = frames.encode(destination, Record(b"{}", "d", destination), 1)
+        lane.log_for(destination).append([record])
+    lane = reopened(lane)
+    assert sorted((found.destination, found.records) for found in lane.recover()) == [("lock", 1), ("quarantine", 1)]
