@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import time
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional
@@ -57,11 +58,12 @@ class _Item:
 class _Stream:
     """One destination's records read from disk and not yet delivered, in order."""
 
-    __slots__ = ("destination", "items", "reading", "exhausted", "bytes")
+    __slots__ = ("destination", "items", "next", "reading", "exhausted", "bytes")
 
     def __init__(self, destination: str) -> None:
         self.destination = destination
         self.items: Deque[_Item] = collections.deque()
+        self.next = 0  # items before this index are sent or done: the next look starts here
         self.reading = False
         self.exhausted = False  # the last read found nothing more (until records are appended)
         self.bytes = 0
@@ -150,15 +152,14 @@ class Replayer:
                 pass
 
     def _turn(self) -> Optional[float]:
-        """Read, send and acknowledge what can be now; how long until more could be sent (None: on news)."""
+        """Acknowledge, read ahead and send what can be now; how long until more could be sent (None: on news)."""
         now = time.monotonic()
-        if now < self._paused_until:
-            return self._paused_until - now
+        paused = now < self._paused_until
         self._refill(now)
         backlogs = self.spool.backlogs
         for destination in [name for name in self._streams if name not in backlogs]:
             self._drop(self._streams.pop(destination))
-        delay: Optional[float] = None
+        delay: Optional[float] = self._paused_until - now if paused else None
         names = list(backlogs)
         if names:  # each turn another destination goes first: one long backlog does not starve the others
             self._turns += 1
@@ -170,7 +171,7 @@ class Replayer:
                 stream = self._streams[destination] = _Stream(destination)
             self._acknowledge(stream)
             self._read_ahead(stream)
-            wait = self._send(stream)
+            wait = None if paused else self._send(stream)
             if wait is not None:
                 delay = wait if delay is None else min(delay, wait)
         return delay
@@ -214,38 +215,44 @@ class Replayer:
 
     def _send(self, stream: _Stream) -> Optional[float]:
         """Send the stream's next records, in order, while the window and the rate allow."""
-        for item in stream.items:
+        index = stream.next
+        for item in itertools.islice(stream.items, index, None):
             if item.state != _WAITING:
+                index += 1
                 continue
             if item.fate is not None:
                 if not item.fate.done():
-                    return None  # its first attempt may still arrive: nothing after it goes first
+                    break  # its first attempt may still arrive: nothing after it goes first
                 fate, item.fate = item.fate.result(), None
                 if fate is Fate.DELIVERED:
                     item.state = _DONE
+                    index += 1
                     continue
                 if fate is Fate.UNKNOWN:
                     self.in_doubt += 1
             if self._in_flight >= WINDOW or self._stopping:
-                return None
+                break
             if self._tokens < 1:
+                stream.next = index
                 return (1 - self._tokens) / self.rate
             self._tokens -= 1
             self._in_flight += 1
             item.state = _SENDING
             asyncio.ensure_future(self._deliver(stream, item))
+            index += 1
             if self._paused_until:  # a probe after a pause: one record, then wait for its answer
-                return None
+                break
+        stream.next = index
         return None
 
     async def _deliver(self, stream: _Stream, item: _Item) -> None:
         try:
             await self._publish(stream.destination, item.read.entry.record)
         except InDoubt as doubt:
-            item.state = _WAITING
+            self._again(stream, item)
             self._hold(item, doubt.fate)
         except SinkUnavailable as exc:
-            item.state = _WAITING
+            self._again(stream, item)
             self._paused(str(exc))
         except (DestinationNotFound, RecordTooLarge) as exc:
             self.spool.set_aside(stream.destination, item.read.start, item.read.end, "the broker refuses it: %s" % exc)
@@ -253,7 +260,7 @@ class Replayer:
             item.state = _DONE
         except Exception as exc:  # a bug: say so, and try again later rather than lose the record
             log.exception("spool of sink %r: replaying a record failed", self.sink_name)
-            item.state = _WAITING
+            self._again(stream, item)
             self._paused("%s: %s" % (type(exc).__name__, exc))
         else:
             item.state = _DONE
@@ -276,8 +283,15 @@ class Replayer:
             self._buffered -= size
             count += 1
         if last is not None:
+            stream.next = max(0, stream.next - count)
             oldest = items[0].read.entry.written_ms if items else None
             self.spool.acknowledge(stream.destination, last, count, oldest)
+
+    @staticmethod
+    def _again(stream: _Stream, item: _Item) -> None:
+        """``item`` is to be sent again: the next look at the stream starts from its first record."""
+        item.state = _WAITING
+        stream.next = 0
 
     def _hold(self, item: _Item, fate: "Optional[asyncio.Future[Fate]]") -> None:
         """Keep ``item`` (and its destination's later records) until ``fate`` is known."""
@@ -295,11 +309,14 @@ class Replayer:
         self._wake.set()
 
     def _paused(self, reason: str) -> None:
+        """The broker refused: pause, longer each time (the records failing together count once)."""
         if self._refusal is None:
             log.warning("spool of sink %r: replay paused, the broker refuses: %s", self.sink_name, reason)
         self._refusal = reason
-        self._paused_until = time.monotonic() + self._pause
-        self._pause = min(self._pause * 2, LONGEST_PAUSE)
+        now = time.monotonic()
+        if now >= self._paused_until:
+            self._paused_until = now + self._pause
+            self._pause = min(self._pause * 2, LONGEST_PAUSE)
 
     def _resumed(self) -> None:
         if self._refusal is not None:
