@@ -22,14 +22,12 @@ from tornado.httpclient import AsyncHTTPClient
 from sinks.base import DestinationNotFound, Record, SinkUnavailable
 from sinks.rabbitmq import RabbitMQSink
 from sinks.redact import redact
-from tests.support import skip_or_fail
 from tests.support.data_in import JSON_HEADERS, body_of, envelope_of, ingest_request
 from tests.support.rabbitmq import (
     RABBITMQ_URL,
-    Admin,
     broker_address,
-    broker_unreachable_reason,
     headers_of,
+    reachable_admin,
     with_address,
     with_password,
 )
@@ -40,10 +38,7 @@ RETRY_AFTER = "7"
 
 @pytest.fixture(scope="module")
 def broker():
-    reason = broker_unreachable_reason()
-    if reason is not None:
-        skip_or_fail(reason)
-    return Admin()
+    return reachable_admin()
 
 
 @pytest.fixture

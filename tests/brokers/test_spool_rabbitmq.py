@@ -8,33 +8,21 @@ confirm: counted as ``in_doubt``); nothing else is there.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 
 import pytest
 
-from tests.support import skip_or_fail
+from tests.support import rabbitmq
 from tests.support.data_in import envelope_of, ingest_request
-from tests.support.load import EVENT, Answers, post_until
-from tests.support.rabbitmq import (
-    RABBITMQ_URL,
-    Admin,
-    broker_address,
-    broker_unreachable_reason,
-    headers_of,
-    with_address,
-)
-from tests.support.spool import assert_each_client_in_order, drained, duplicates, fetch
+from tests.support.load import EVENT
+from tests.support.spool import assert_each_client_in_order, drained, duplicates, outage_under_load
 from tests.support.tcp_proxy import TcpProxy
 
 
 @pytest.fixture(scope="module")
 def broker():
-    reason = broker_unreachable_reason()
-    if reason is not None:
-        skip_or_fail(reason)
-    return Admin()
+    return rabbitmq.reachable_admin()
 
 
 @pytest.fixture
@@ -46,7 +34,7 @@ def queue(broker):
 
 @pytest.fixture
 def proxy():
-    with TcpProxy(broker_address()) as running:
+    with TcpProxy(rabbitmq.broker_address()) as running:
         yield running
 
 
@@ -57,7 +45,7 @@ def config_document(tmp_path, queue, proxy):
         "sinks": {
             "rabbit": {
                 "type": "rabbitmq",
-                "url": with_address(RABBITMQ_URL, proxy.host, proxy.port),
+                "url": rabbitmq.with_address(rabbitmq.RABBITMQ_URL, proxy.host, proxy.port),
                 "declare": {"queues": [{"name": queue}]},
                 "confirm_timeout": 1,
                 "connect_timeout": 1,
@@ -78,7 +66,7 @@ async def received(broker, queue):
     messages = await off_loop(broker.drain, queue)
     msgids = []
     for _, properties, body in messages:
-        headers = headers_of(properties)
+        headers = rabbitmq.headers_of(properties)
         assert headers["dataset"] == "orders" and properties.delivery_mode == 2
         assert ('"msgid":"%s"' % headers["msgid"]).encode() in body
         msgids.append(headers["msgid"])
@@ -95,20 +83,7 @@ async def wait_until_up(app, timeout=15.0):
 @pytest.mark.gen_test(timeout=90)
 async def test_an_outage_mid_load_loses_nothing(app, ingest, http_client, base_url, proxy, broker, queue):
     await wait_until_up(app)
-    answers, stop = Answers(), asyncio.Event()
-    load = asyncio.ensure_future(post_until(ingest, "orders", stop, answers))
-    await asyncio.sleep(1.5)
-    proxy.cut()
-    await asyncio.sleep(3)
-    code, ready = await fetch(http_client, base_url, "/ready")
-    assert code == 200 and ready["result"] == {"status": "ready", "spooling": ["rabbit"]}, (
-        json.dumps(ready),
-        json.dumps(await fetch(http_client, base_url, "/health")),
-    )
-    proxy.restore()
-    await asyncio.sleep(3)
-    stop.set()
-    await load
+    answers = await outage_under_load(ingest, http_client, base_url, "orders", "rabbit", proxy.cut, proxy.restore)
     report = await drained(http_client, base_url, "rabbit")
 
     summary = answers.summary()

@@ -16,17 +16,9 @@ import uuid
 
 import pytest
 
-from tests.support import skip_or_fail
-from tests.support.kafka_cluster import CuttableKafka, MockUnavailable, unique_topic
+from tests.support import rabbitmq
+from tests.support.kafka_cluster import cuttable_or_skip, unique_topic
 from tests.support.load import ThreadedLoad
-from tests.support.rabbitmq import (
-    RABBITMQ_URL,
-    Admin,
-    broker_address,
-    broker_unreachable_reason,
-    headers_of,
-    with_address,
-)
 from tests.support.spool import duplicates
 from tests.support.tcp_proxy import TcpProxy
 
@@ -37,14 +29,7 @@ class KafkaBroker:
     name = "kafka"
 
     def __init__(self) -> None:
-        try:
-            import kafka  # noqa: F401
-        except ImportError:  # pragma: no cover
-            skip_or_fail("kafka-python is not installed")
-        try:
-            self.site = CuttableKafka()
-        except MockUnavailable as exc:
-            skip_or_fail(str(exc))
+        self.site = cuttable_or_skip()
         self.destination = self.site.create_topic(unique_topic("crash"))
 
     def sink(self) -> str:
@@ -72,12 +57,9 @@ class RabbitBroker:
     name = "rabbitmq"
 
     def __init__(self) -> None:
-        reason = broker_unreachable_reason()
-        if reason is not None:
-            skip_or_fail(reason)
-        self.admin = Admin()
-        self.proxy = TcpProxy(broker_address()).start()
-        self.url = with_address(RABBITMQ_URL, self.proxy.host, self.proxy.port)
+        self.admin = rabbitmq.reachable_admin()
+        self.proxy = TcpProxy(rabbitmq.broker_address()).start()
+        self.url = rabbitmq.with_address(rabbitmq.RABBITMQ_URL, self.proxy.host, self.proxy.port)
         self.destination = "ti-crash-" + uuid.uuid4().hex[:10]
 
     def sink(self) -> str:
@@ -93,7 +75,7 @@ class RabbitBroker:
         self.proxy.restore()
 
     def msgids(self, at_least: int) -> list:
-        return [headers_of(properties)["msgid"] for _, properties, _ in self.admin.drain(self.destination)]
+        return [rabbitmq.headers_of(properties)["msgid"] for _, properties, _ in self.admin.drain(self.destination)]
 
     def close(self) -> None:
         self.proxy.close()

@@ -47,6 +47,16 @@ def broker_unreachable_reason(url: str = RABBITMQ_URL) -> Optional[str]:
         return "RabbitMQ at %s is not reachable: %r" % (broker_address(url), exc)
 
 
+def reachable_admin() -> "Admin":
+    """An ``Admin`` of the broker; without one the test is skipped (failed in CI)."""
+    from tests.support import skip_or_fail
+
+    reason = broker_unreachable_reason()
+    if reason is not None:
+        skip_or_fail(reason)
+    return Admin()
+
+
 class Admin:
     """Blocking admin calls against the real broker (run them off the loop)."""
 

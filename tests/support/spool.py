@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import Any, Awaitable, Callable, Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Tuple
 
 from tests.support.data_in import envelope_of
+from tests.support.load import Answers, post_until
 
 
 async def fetch(http_client: Any, base_url: str, path: str) -> Tuple[int, Dict[str, Any]]:
@@ -19,26 +20,37 @@ async def spool_report(http_client: Any, base_url: str, sink: str) -> Dict[str, 
     return (await fetch(http_client, base_url, "/health"))[1]["result"]["sinks"][sink]["spool"]
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float, interval: float = 0.1) -> Any:
-    """Await ``check()`` until it is truthy or ``timeout`` passes; its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(interval)
-
-
 async def drained(http_client: Any, base_url: str, sink: str, timeout: float = 30) -> Dict[str, Any]:
     """Wait until the sink's spool holds nothing (delivered, and its files gone); its report then."""
-
-    async def empty() -> Optional[Dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    report = await spool_report(http_client, base_url, sink)
+    while report["records"] or report["bytes"]:
+        assert time.monotonic() < deadline, "the spool did not drain: %s" % report
+        await asyncio.sleep(0.1)
         report = await spool_report(http_client, base_url, sink)
-        return report if report["records"] == 0 and report["bytes"] == 0 else None
-
-    report = await until(empty, timeout)
-    assert report is not None, await spool_report(http_client, base_url, sink)
     return report
+
+
+async def outage_under_load(
+    ingest: Any, http_client: Any, base_url: str, dataset: str, sink: str, cut: Any, restore: Any, away: float = 3
+) -> Answers:
+    """Load ``dataset`` from 8 clients; cut the broker for ``away`` seconds (the service stays ready and spools
+    meanwhile), restore it, load a little longer; what each request was answered."""
+    answers, stop = Answers(), asyncio.Event()
+    load = asyncio.ensure_future(post_until(ingest, dataset, stop, answers))
+    await asyncio.sleep(1.5)
+    cut()
+    await asyncio.sleep(away)
+    code, ready = await fetch(http_client, base_url, "/ready")
+    assert code == 200 and ready["result"] == {"status": "ready", "spooling": [sink]}, ready
+    health = (await fetch(http_client, base_url, "/health"))[1]["result"]
+    assert health["status"] == "degraded" and health["sinks"][sink]["state"] == "down"
+    assert health["sinks"][sink]["spool"]["records"] > 0
+    restore()
+    await asyncio.sleep(3)
+    stop.set()
+    await load
+    return answers
 
 
 def duplicates(msgids: Iterable[str]) -> Dict[str, int]:
