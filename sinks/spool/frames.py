@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from sinks.base import Record
 
@@ -55,6 +55,11 @@ class SpooledRecord(Record):
     @property
     def headers(self) -> List[Tuple[str, bytes]]:
         return self._headers
+
+    @property
+    def header_texts(self) -> Dict[str, str]:
+        """The same headers as text, as AMQP carries them."""
+        return {name: value.decode("utf-8", "replace") for name, value in self._headers}
 
 
 class Entry(NamedTuple):
