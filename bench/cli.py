@@ -3,6 +3,7 @@
 python -m bench                 # the full run, ~12 minutes: 3 rounds of 10 s each
 python -m bench --quick         # a ~2-minute smoke check of the harness
 python -m bench --soak 300      # the full run, then 5 minutes watching the service's RSS
+python -m bench --spool --quick # only the spool: happy path with it on against off, and its replay rate
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bench.run import Outcome, Runner
 
 SINKS = ("file", "file-schema", "kafka", "rabbitmq")
 DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+SPOOL_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "SPOOL.md")
 FULL = {"duration": 10.0, "warmup": 2.0, "rounds": 3}
 QUICK = {"duration": 2.0, "warmup": 1.0, "rounds": 2}
 
@@ -103,7 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soak-processes", type=int, default=1, help="service processes for --soak (default 1)")
     p.add_argument("--soak-interval", type=float, default=5.0, help="seconds between RSS samples (default 5)")
     p.add_argument("--soak-only", action="store_true", help="with --soak: skip the matrix")
-    p.add_argument("--output", default=DEFAULT_OUTPUT, help="where to write the results (default bench/RESULTS.md)")
+    p.add_argument(
+        "--spool",
+        action="store_true",
+        help="instead of the matrix: the kafka and rabbitmq sinks with their spool on against off (broker up), "
+        "and the spool's replay rate; writes bench/SPOOL.md",
+    )
+    p.add_argument(
+        "--output", help="where to write the results (default bench/RESULTS.md; with --spool, bench/SPOOL.md)"
+    )
     return p
 
 
@@ -116,6 +126,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         build_parser().error("--rounds, --duration and --connections must be at least 1")
     if args.soak_only and not args.soak:
         build_parser().error("--soak-only needs --soak SECONDS")
+    if args.output is None:
+        args.output = SPOOL_OUTPUT if args.spool else DEFAULT_OUTPUT
     return args
 
 
@@ -144,12 +156,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("bench: skipping the %s sink: %s" % (backend.name, why), file=sys.stderr)
         else:
             available.append(backend.name)
-    print(plan(args, available))
+    if not args.spool:
+        print(plan(args, available))
     workdir = tempfile.mkdtemp(prefix="tornado-ingest-bench-")
     procs = Processes(workdir)
     bodies = payloads.write_bodies(workdir)
     runner = Runner(args, wrk_path, procs, workdir, bodies, cpus, outcome)
     try:
+        if args.spool:
+            return _spool_only(runner, available, args)
         if not args.soak_only:
             runner.run_matrix(available)
         if args.soak:
@@ -175,6 +190,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     }
     with open(args.output, "w") as handle:
         handle.write(report.markdown(summaries, outcome, context))
+    print("\nwrote %s" % os.path.relpath(args.output))
+    return 0
+
+
+def _spool_only(runner: Runner, sinks: List[str], args: argparse.Namespace) -> int:
+    from bench.spool import run_spool
+
+    text = run_spool(runner, sinks)
+    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    machine_lines = "\n".join("- %s: %s" % item for item in machine.describe().items())
+    with open(args.output, "w") as handle:
+        handle.write(
+            "# The spool: its cost and its replay rate\n\nWritten by `python -m bench --spool` on %s.\n\n" % date
+            + machine_lines
+            + "\n\n"
+            + text
+        )
     print("\nwrote %s" % os.path.relpath(args.output))
     return 0
 

@@ -30,6 +30,13 @@ def settle(future: "asyncio.Future[Any]", error: Optional[BaseException] = None,
         future.set_exception(error)
 
 
+async def stop_worker(work: "BatchQueue[Any]", thread: threading.Thread, inbox: "LoopInbox[Any]") -> None:
+    """On the loop: the thread gets what was submitted, then stop; wait for it (off the loop), take its last news."""
+    work.close()
+    await asyncio.get_running_loop().run_in_executor(None, thread.join)
+    inbox.deliver()
+
+
 class BatchQueue(Generic[T]):
     """Loop -> worker thread: ``submit`` on the loop, ``take`` in the thread."""
 

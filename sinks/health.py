@@ -19,6 +19,7 @@ class Health:
     error: Optional[str] = None  # why it is down
     since: Optional[float] = None  # wall-clock time (time.time()) it came into this state, when known
     details: Mapping[str, Any] = field(default_factory=dict)  # JSON-able facts: a masked URL, counts
+    spooling: bool = False  # down, but its records go to a local spool (answered 202): the service is still ready
 
 
 class HealthState:

@@ -1,8 +1,9 @@
 """The one place a record meets its sink.
 
-The per-sink bound on records in flight (429 past ``max_inflight``) and the
+The per-sink bound on records in flight (429 past ``max_inflight``), the
 translation of every sink failure into the contract's answer (503, 404, 413)
-live here and nowhere else.
+live here and nowhere else; what the client is told of the records taken
+(200, 202 when only spooled, 207) is ``outcomes``'.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Dict, Iterable, List, Mapping, Optional
 
 from sinks.base import DestinationNotFound, Receipt, Record, RecordTooLarge, Sink, SinkUnavailable
 from tornado_ingest.errors import PayloadTooLarge, ServiceUnavailable, TooManyRequests, TopicNotFound
-from tornado_ingest.metrics import Metrics
+from tornado_ingest.metrics import Metrics, SpoolFigures
 from tornado_ingest.settings import Dataset
 
 
@@ -30,6 +31,18 @@ class SinkGate:
         self.ack_seconds = metrics.ack_seconds.labels(name)
         self.refused = {status: metrics.refusals.labels(name, status) for status in ("429", "503")}
         self.up_gauge = metrics.sink_up.labels(name)
+        self.metrics = metrics
+        self.spool_figures: Optional[SpoolFigures] = None  # made for a sink with a spool, at its first report
+
+    def refresh_gauges(self) -> None:
+        """Up or down, and the spool's figures when the sink has one."""
+        health = self.sink.health()
+        self.up_gauge.set(1 if health.up else 0)
+        spool = health.details.get("spool")
+        if spool is not None:
+            if self.spool_figures is None:
+                self.spool_figures = SpoolFigures(self.metrics, self.name)
+            self.spool_figures.update(spool)
 
     def limit(self, max_inflight: int) -> None:
         self.max_inflight = max_inflight
@@ -83,10 +96,19 @@ class RecordRouter:
             gate.in_flight_gauge.dec()
 
     def sinks_down(self, names: Iterable[str]) -> List[str]:
-        """Those of ``names`` whose sink says it is down."""
-        return [name for name in names if not self.sinks[name].is_up]
+        """Those of ``names`` whose sink is down and takes no record (one that spools still takes them)."""
+        down = []
+        for name in names:
+            health = self.sinks[name].health()
+            if not health.up and not health.spooling:
+                down.append(name)
+        return down
+
+    def sinks_spooling(self, names: Iterable[str]) -> List[str]:
+        """Those of ``names`` whose sink is down and spools its records (answered 202)."""
+        return [name for name in names if self.sinks[name].health().spooling]
 
     def refresh_gauges(self) -> None:
         """Each sink's up/down into its gauge (once a second, and at each scrape)."""
         for gate in self.gates.values():
-            gate.up_gauge.set(1 if gate.sink.is_up else 0)
+            gate.refresh_gauges()

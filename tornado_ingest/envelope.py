@@ -29,6 +29,12 @@ READY_API_ID = "api.ready"
 METRICS_API_ID = "api.metrics"
 API_VERSION = "v2"
 SUCCESS_MESSAGE = "Data ingested successfully"
+SPOOLED_MESSAGE = (
+    "Data accepted: the broker cannot take it now, so it is spooled on the gateway's disk "
+    "and will be delivered when the broker is back"
+)
+MULTI_STATUS = "MULTI_STATUS"  # the responseCode of a 207
+ACCEPTED = "ACCEPTED"  # the responseCode of a 202: spooled, not with the broker yet
 
 _clock_second = -1
 _clock_text = ""
@@ -63,19 +69,20 @@ def build_envelope(
     msgid: Optional[str] = None,
     result: Optional[Dict[str, Any]] = None,
     error: Optional[IngestError] = None,
-    partial: bool = False,
+    response_code: str = "OK",
     resmsgid: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """The envelope of one answer: a success, a failure (``error``), or, with ``partial``, a 207 whose
-    ``result`` says the outcome of each event. ``resmsgid``: a new uuid4 unless given (a replayed
-    answer carries its first answer's)."""
-    params: Dict[str, Any] = {"status": "FAILED" if error is not None else "PARTIAL" if partial else "SUCCESS"}
+    """The envelope of one answer: a success (``response_code`` OK, or ACCEPTED for a 202), a failure
+    (``error``), or a 207 (MULTI_STATUS) whose ``result`` says the outcome of each event. ``resmsgid``: a new
+    uuid4 unless given (a replayed answer carries its first answer's)."""
+    status = "FAILED" if error is not None else "PARTIAL" if response_code == MULTI_STATUS else "SUCCESS"
+    params: Dict[str, Any] = {"status": status}
     if msgid is not None and encodable(msgid):
         params["msgid"] = msgid
     params["resmsgid"] = resmsgid or str(uuid.uuid4())
     envelope: Dict[str, Any] = {"id": api_id, "ver": API_VERSION, "ts": local_timestamp(), "params": params}
     if error is None:
-        envelope["responseCode"] = "MULTI_STATUS" if partial else "OK"
+        envelope["responseCode"] = response_code
         envelope["result"] = {"message": SUCCESS_MESSAGE} if result is None else result
     else:
         envelope["responseCode"] = error.response_code

@@ -79,6 +79,13 @@ class Metrics:
             "sink_max_inflight", "The sink's max_inflight (summed over workers)", ("sink",), "livesum"
         )
         self.sink_up = gauge("sink_up", "1 while a sink is up (in every worker), else 0", ("sink",), "livemin")
+        self.spool_records = gauge("spool_records", "Records on a sink's spool, undelivered", ("sink",), "livesum")
+        self.spool_bytes = gauge("spool_bytes", "Bytes of records on a sink's spool", ("sink",), "livesum")
+        self.spool_oldest = gauge(
+            "spool_oldest_age_seconds", "How long the oldest record on a sink's spool has waited", ("sink",), "livemax"
+        )
+        self.spooled = counter("spooled_records_total", "Records a sink could only spool (answered 202)", ("sink",))
+        self.replayed = counter("replayed_records_total", "Spooled records delivered to the broker", ("sink",))
         self.refusals = counter("sink_refusals_total", "Requests a sink refused: 429 and 503", ("sink", "status"))
         self.idempotency = counter(
             "idempotency_total",
@@ -134,3 +141,24 @@ class Metrics:
         merged = CollectorRegistry()
         multiprocess.MultiProcessCollector(merged, path=directory)
         return generate_latest(merged)
+
+
+class SpoolFigures:
+    """A sink's spool report (from its ``/health``) into the gauges, and its running totals into counters."""
+
+    def __init__(self, metrics: Metrics, sink: str) -> None:
+        self.records = metrics.spool_records.labels(sink)
+        self.bytes = metrics.spool_bytes.labels(sink)
+        self.oldest = metrics.spool_oldest.labels(sink)
+        self.counters = {"spooled": metrics.spooled.labels(sink), "replayed": metrics.replayed.labels(sink)}
+        self._seen = {"spooled": 0, "replayed": 0}
+
+    def update(self, report: Dict[str, Any]) -> None:
+        self.records.set(report.get("records", 0))
+        self.bytes.set(report.get("bytes", 0))
+        self.oldest.set(report.get("oldest_age_seconds") or 0)
+        for name, counter in self.counters.items():
+            total = report.get(name, 0)
+            if total > self._seen[name]:
+                counter.inc(total - self._seen[name])
+            self._seen[name] = total

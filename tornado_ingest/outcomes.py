@@ -1,12 +1,15 @@
-"""The answer to a request that became several records: all taken (200), none (the one error), or some (207).
+"""The answer to a request's records: all taken (200, or 202 when some are only spooled), none (the one error),
+or some (207).
 
 A ``per_event`` batch, or a batch whose bad events go to dead letters, is
 several records, handed to their sinks together. When every record is
-acknowledged the answer is 200; when none is, and all for the same reason, it is
-that reason's answer (nothing was written). Otherwise it is 207 Multi-Status
-with the outcome of each event: never a 200 that hides a failure, never a 503
-that hides a success. A client sends again the events whose ``status`` is not
-200 (after ``Retry-After`` for a 429 or a 503).
+acknowledged the answer is 200; when every record is taken but some only by a
+sink's spool (durable on the gateway's disk, delivered when the broker is back),
+202; when none is, and all for the same reason, it is that reason's answer
+(nothing was written). Otherwise it is 207 Multi-Status with the outcome of each
+event: never a 200 that hides a failure, never a 503 that hides a success. A
+client sends again the events whose ``status`` is not 200 or 202 (after
+``Retry-After`` for a 429 or a 503).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from sinks.base import Receipt
 from tornado_ingest.context import Context
 from tornado_ingest.delivery import RecordRouter
-from tornado_ingest.envelope import SUCCESS_MESSAGE
+from tornado_ingest.envelope import ACCEPTED, MULTI_STATUS, SPOOLED_MESSAGE, SUCCESS_MESSAGE
 from tornado_ingest.errors import IngestError, InternalError
 from tornado_ingest.records import Delivery
 from tornado_ingest.schemas import Problems, describe
@@ -38,7 +41,14 @@ class Answer(NamedTuple):
     status: int
     result: Optional[Dict[str, Any]]  # None: the plain success result
     headers: Dict[str, str]
-    partial: bool = False
+    response_code: str = "OK"  # ACCEPTED with a 202, MULTI_STATUS with a 207
+
+
+def taken(receipts: Sequence[Optional[Receipt]], result: Dict[str, Any]) -> Answer:
+    """Every record taken: 200, or 202 when a sink could only spool one."""
+    if any(receipt is not None and receipt.spooled for receipt in receipts):
+        return Answer(202, dict(result, message=SPOOLED_MESSAGE), {}, ACCEPTED)
+    return Answer(200, result, {})
 
 
 async def hand_over(
@@ -50,10 +60,10 @@ async def hand_over(
         delivery = deliveries[0]
         receipt = await context.router.deliver_to(delivery.sink, delivery.topic, delivery.record)
         metrics.accepted(dataset_id, delivery.sink, len(delivery.events), len(delivery.record.value))
-        result = (
-            {"message": SUCCESS_MESSAGE, "receipts": [receipt_of(Outcome(delivery, receipt))]} if receipts else None
-        )
-        return Answer(200, result, {})
+        result: Dict[str, Any] = {"message": SUCCESS_MESSAGE}
+        if receipts:
+            result["receipts"] = [receipt_of(Outcome(delivery, receipt))]
+        return taken([receipt], result)
     outcomes = await deliver_all(context.router, deliveries)
     for outcome in outcomes:
         if outcome.error is None:
@@ -93,7 +103,7 @@ def answer(outcomes: Sequence[Outcome], problems: Problems, receipts: bool) -> A
             ]
         if receipts:
             result["receipts"] = [receipt_of(outcome) for outcome in outcomes]
-        return Answer(200, result, {})
+        return taken([outcome.receipt for outcome in outcomes], result)
     return _partial(outcomes, problems, receipts)
 
 
@@ -104,6 +114,8 @@ def _partial(outcomes: Sequence[Outcome], problems: Problems, receipts: bool) ->
             entry: Dict[str, Any] = {"index": index}
             if outcome.error is not None:
                 entry.update(status=outcome.error.status_code, code=outcome.error.code, message=outcome.error.message)
+            elif outcome.receipt is not None and outcome.receipt.spooled:
+                entry.update(status=202, code=ACCEPTED)
             else:
                 entry.update(status=200, code="DEAD_LETTERED" if outcome.delivery.dead_letter else "OK")
                 if receipts:
@@ -111,11 +123,14 @@ def _partial(outcomes: Sequence[Outcome], problems: Problems, receipts: bool) ->
             if index in problems:
                 entry["errors"] = [describe(problem) for problem in problems[index]]
             events.append((index, entry))
-    taken = sum(1 for _, entry in events if entry["status"] == 200)
-    message = "%d of %d events taken; send the others again (those whose status is not 200)" % (taken, len(events))
+    count = sum(1 for _, entry in events if entry["status"] in (200, 202))
+    message = "%d of %d events taken; send the others again (those whose status is not 200 or 202)" % (
+        count,
+        len(events),
+    )
     retry = [o.error.headers for o in outcomes if o.error is not None and o.error.status_code in RETRYABLE]
     result = {"message": message, "events": [entry for _, entry in sorted(events, key=lambda pair: pair[0])]}
-    return Answer(207, result, dict(retry[0]) if retry else {}, partial=True)
+    return Answer(207, result, dict(retry[0]) if retry else {}, MULTI_STATUS)
 
 
 def receipt_of(outcome: Outcome) -> Dict[str, Any]:

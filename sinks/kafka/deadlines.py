@@ -20,12 +20,12 @@ class SendDeadlines:
         self,
         loop: asyncio.AbstractEventLoop,
         timeout: float,
-        timeout_error: Callable[[], BaseException],
+        timeout_error: Callable[["asyncio.Future[None]"], BaseException],
         expired: Callable[[int], None],
     ) -> None:
         self._loop = loop
         self._timeout = timeout
-        self._timeout_error = timeout_error  # builds the error a late record gets
+        self._timeout_error = timeout_error  # builds the error a late record gets (given its future)
         self._expired = expired
         self._open: Deque[Tuple[float, "asyncio.Future[None]"]] = collections.deque()  # (loop.time(), future)
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -48,18 +48,19 @@ class SendDeadlines:
             elif deadline <= now:
                 open_.popleft()
                 expired += 1
-                settle(future, self._timeout_error())
+                settle(future, self._timeout_error(future))
             else:
                 self._timer = self._loop.call_at(deadline, self._expire)
                 break
         if expired:
             self._expired(expired)
 
-    def fail_all(self, error: BaseException) -> None:
-        """Fail every record still open with ``error`` (at close, or when Kafka is known away)."""
+    def fail_all(self, error: Callable[["asyncio.Future[None]"], BaseException]) -> None:
+        """Fail every record still open with ``error(future)`` (at close, or when Kafka is known away)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         for _, future in self._open:
-            settle(future, error)
+            if not future.done():
+                settle(future, error(future))
         self._open.clear()

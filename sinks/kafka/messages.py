@@ -43,6 +43,13 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class NotSent:
+    """The record was never handed to the producer: it timed out first (the spool, if any, has it)."""
+
+    future: "asyncio.Future[None]"
+
+
+@dataclass(frozen=True)
 class BrokerAnswered:
     """A metadata request was answered: the broker is there, even when nothing is sent."""
 
@@ -70,4 +77,4 @@ class ConnectFailed:
     reason: str
 
 
-Message = Union[Acknowledged, Failed, BrokerAnswered, Trouble, ProducerReady, ConnectFailed]
+Message = Union[Acknowledged, Failed, NotSent, BrokerAnswered, Trouble, ProducerReady, ConnectFailed]

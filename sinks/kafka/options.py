@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Tuple
 from voluptuous import Boolean, Invalid, Optional as Opt, Schema
 
 from sinks.kafka import compat
+from sinks.spool.options import SPOOL_KEY, SPOOL_OPTIONS
 from sinks.validation import did_you_mean, seconds
 
 TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -168,6 +169,7 @@ OPTIONS = Schema(
         Opt("bootstrap_servers", default="localhost:9092"): _servers,
         Opt("producer", default={}): _producer_options,
         Opt("send_timeout", default=10.0): seconds(minimum=0.1, maximum=3600),
+        SPOOL_KEY: SPOOL_OPTIONS,
     }
 )
 

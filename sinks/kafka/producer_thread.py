@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, Optional, Sequence
 from sinks.base import SinkUnavailable, describe_error
 from sinks.handoff import BatchQueue, LoopInbox
 from sinks.kafka import compat
-from sinks.kafka.messages import Acknowledged, ConnectFailed, Failed, Message, Outgoing, ProducerReady
+from sinks.kafka.messages import Acknowledged, ConnectFailed, Failed, Message, NotSent, Outgoing, ProducerReady
 from sinks.kafka.probe import ANSWER_WITHIN, PROBE_INTERVAL, HealthProbe
 from sinks.kafka.waiting_room import WaitingRoom
 from sinks.redact import redact
@@ -121,6 +121,7 @@ class ProducerThread(threading.Thread):
 
     def _send(self, outgoing: Outgoing, waiting: WaitingRoom) -> None:
         if outgoing.future.done():  # timed out already (or cancelled): no late duplicate
+            self._inbox.post(NotSent(outgoing.future))
             return
         if waiting.must_wait(outgoing.topic):
             waiting.admit(outgoing)

@@ -9,15 +9,13 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from sinks.base import (
     DestinationNotFound,
-    Receipt,
     Record,
     RecordTooLarge,
-    Sink,
     SinkError,
     SinkUnavailable,
     describe_error,
 )
-from sinks.handoff import BatchQueue, LoopInbox, settle
+from sinks.handoff import BatchQueue, LoopInbox, settle, stop_worker
 from sinks.health import Health, HealthState
 from sinks.kafka import compat, options as kafka_options
 from sinks.kafka.deadlines import SendDeadlines
@@ -27,17 +25,19 @@ from sinks.kafka.messages import (
     ConnectFailed,
     Failed,
     Message,
+    NotSent,
     Outgoing,
     ProducerReady,
     Trouble,
 )
 from sinks.kafka.producer_thread import ProducerThread
 from sinks.redact import redact
+from sinks.spool import Fate, SpoolingSink
 
 log = logging.getLogger(__name__)
 
 
-class KafkaSink(Sink):
+class KafkaSink(SpoolingSink):
     type_name = "kafka"
     OPTIONS = kafka_options.OPTIONS
 
@@ -69,8 +69,10 @@ class KafkaSink(Sink):
             self.name, self.producer_config, self.send_timeout, self._secrets, self._outgoing, self._inbox
         )
         self._thread.start()
+        await self.start_spool()
 
-    async def send(self, destination: str, record: Record) -> Optional[Receipt]:
+    async def publish(self, destination: str, record: Record) -> None:
+        """Hand the record to the producer thread; return once Kafka acknowledged it."""
         outgoing, deadlines = self._outgoing, self._deadlines
         if outgoing is None or deadlines is None or outgoing.closed:
             raise SinkUnavailable("kafka sink %r is not running" % self.name)
@@ -80,9 +82,8 @@ class KafkaSink(Sink):
         outgoing.submit(Outgoing(destination, record, future, time.monotonic() + self.send_timeout))
         deadlines.watch(future)
         await future
-        return None
 
-    def health(self) -> Health:
+    def broker_health(self) -> Health:
         if self._outgoing is None or self._outgoing.closed:
             error = "not started" if self._outgoing is None else "closed"
             return Health(up=False, error=error, since=self.state.since, details=self._details)
@@ -92,10 +93,10 @@ class KafkaSink(Sink):
         outgoing, thread, inbox, deadlines = self._outgoing, self._thread, self._inbox, self._deadlines
         if outgoing is None or thread is None or inbox is None or deadlines is None or outgoing.closed:
             return
-        outgoing.close()
-        await asyncio.get_running_loop().run_in_executor(None, thread.join)
-        inbox.deliver()  # the thread's last news, before close returns
-        deadlines.fail_all(SinkUnavailable("kafka sink %r closed" % self.name))
+        await self.stop_replay(self.send_timeout)
+        await stop_worker(outgoing, thread, inbox)  # the thread's last news is taken in before close returns
+        self._fail_waiting(SinkUnavailable("kafka sink %r closed" % self.name))
+        await self.close_spool()
 
     # -- what the producer thread says -------------------------------------------------
 
@@ -104,20 +105,26 @@ class KafkaSink(Sink):
         for message in messages:
             if isinstance(message, Acknowledged):
                 settle(message.future)
+                if self.fates:
+                    self.fates.decide(message.future, Fate.DELIVERED)
                 self._mark_up()
             elif isinstance(message, Failed):
                 failure = self._as_sink_error(message.error)
                 settle(message.future, failure)
+                if self.fates:  # the thread's own refusals were never sent; kafka-python's may have been
+                    sent = not isinstance(message.error, SinkError)
+                    self.fates.decide(message.future, Fate.UNKNOWN if sent else Fate.NOT_DELIVERED)
                 if isinstance(failure, SinkUnavailable):  # a missing topic or a refused record is no outage
                     self._mark_down(str(failure))
+            elif isinstance(message, NotSent):
+                self.fates.decide(message.future, Fate.NOT_DELIVERED)
             elif isinstance(message, BrokerAnswered):
                 self._mark_up()
             elif isinstance(message, Trouble):
                 self._mark_down(message.reason)
                 if message.unreachable:
                     self._unreachable = True
-                    if self._deadlines is not None:  # those waiting would only wait out send_timeout
-                        self._deadlines.fail_all(SinkUnavailable(message.reason))
+                    self._fail_waiting(SinkUnavailable(message.reason))  # they would only wait out send_timeout
             elif isinstance(message, ProducerReady):
                 self._connect_failed = False
             elif isinstance(message, ConnectFailed):
@@ -144,11 +151,17 @@ class KafkaSink(Sink):
 
     # -- send_timeout ------------------------------------------------------------------
 
-    def _timeout_error(self) -> SinkUnavailable:
-        return SinkUnavailable(
+    def _timeout_error(self, future: "asyncio.Future[None]") -> SinkUnavailable:
+        late = SinkUnavailable(
             "no acknowledgement from Kafka within %gs (%s)"
             % (self.send_timeout, self.state.error or "no error reported")
         )
+        return self.fates.doubt(future, late)  # with a spool: InDoubt, the producer may still deliver it
+
+    def _fail_waiting(self, error: SinkUnavailable) -> None:
+        """Answer every record still waiting for Kafka's acknowledgement with ``error`` (in doubt, with a spool)."""
+        if self._deadlines is not None:
+            self._deadlines.fail_all(lambda future: self.fates.doubt(future, error))
 
     def _records_expired(self, count: int) -> None:
         # a timeout after a known cause: the cause says more

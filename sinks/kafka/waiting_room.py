@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, NamedTuple
 
 from sinks.base import DestinationNotFound
 from sinks.kafka import compat
-from sinks.kafka.messages import BrokerAnswered, Failed, Message, Outgoing
+from sinks.kafka.messages import BrokerAnswered, Failed, Message, NotSent, Outgoing
 
 #: with automatic topic creation, how many answers without the topic, over how long, mean "it does not exist".
 ANSWERS_BEFORE_NOT_FOUND = 3
@@ -68,7 +68,13 @@ class WaitingRoom:
         """Send, drop or fail what waits; ask for metadata again where it is time."""
         review = Review([], [])
         for topic, waiting in list(self._topics.items()):
-            waiting.records = [outgoing for outgoing in waiting.records if not outgoing.abandoned(now)]
+            kept: List[Outgoing] = []
+            for outgoing in waiting.records:
+                if outgoing.abandoned(now):
+                    review.news.append(NotSent(outgoing.future))  # its deadline passed: the spool may have it
+                else:
+                    kept.append(outgoing)
+            waiting.records = kept
             if compat.topic_known(self._producer, topic):
                 del self._topics[topic]
                 review.ready.extend(waiting.records)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from sinks.base import DestinationNotFound, SinkUnavailable
 from sinks.handoff import settle
 from sinks.rabbitmq.compat import pika
 from sinks.rabbitmq.topology import RunOperation
+from sinks.spool.fates import Fate, Fates
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,12 @@ class _Book:
     def __init__(self, channel: Any) -> None:
         self.channel = channel
         self.pending: "collections.OrderedDict[int, PendingPublish]" = collections.OrderedDict()
+        #: answered already (overdue), their confirm still awaited; only with a spool
+        self.late: "collections.OrderedDict[int, PendingPublish]" = collections.OrderedDict()
         self.last_delivery_tag = 0  # a channel in confirm mode numbers its messages from 1
+
+    def fate_key(self, tag: int) -> Tuple[int, int]:
+        return (id(self), tag)  # delivery tags repeat from one channel to the next
 
 
 class ConfirmTracker:
@@ -43,25 +50,28 @@ class ConfirmTracker:
     nack fails it, and a sweep fails those whose confirm is overdue. A channel
     that is gone fails its own records only: when the sink moves to another
     node, the records still awaiting a confirm on the old channel keep waiting
-    for it. Every method runs on the loop.
+    for it. With a spool (``fates`` enabled) an overdue record stays tracked as
+    late, and its confirm, when it comes, says whether the spooled copy must be
+    sent. Every method runs on the loop.
     """
 
-    def __init__(self, sink_name: str, confirm_timeout: float, max_unconfirmed: int) -> None:
+    def __init__(self, sink_name: str, confirm_timeout: float, max_unconfirmed: int, fates: Fates) -> None:
         self.sink_name = sink_name
         self.confirm_timeout = confirm_timeout
         self.max_unconfirmed = max_unconfirmed
+        self._fates = fates
         self._books: Dict[int, _Book] = {}  # id(channel) -> its book
         self._sweep_handle: Optional[asyncio.TimerHandle] = None
         self._sweep_interval = max(0.05, min(1.0, confirm_timeout / 10))
 
     @property
     def unconfirmed(self) -> int:
-        return sum(len(book.pending) for book in self._books.values())
+        return sum(len(book.pending) + len(book.late) for book in self._books.values())
 
     def awaiting(self, channel: Any) -> int:
         """How many records published on ``channel`` await a confirm."""
         book = self._books.get(id(channel))
-        return len(book.pending) if book is not None else 0
+        return len(book.pending) + len(book.late) if book is not None else 0
 
     async def attach(self, channel: Any, run: RunOperation) -> None:
         """Put a fresh channel in confirm mode, with a book of its own."""
@@ -104,23 +114,38 @@ class ConfirmTracker:
             self._sweep_handle.cancel()
             self._sweep_handle = None
 
-    @staticmethod
-    def _fail(book: _Book, reason: str) -> None:
+    def _fail(self, book: _Book, reason: str) -> None:
+        """Whether the broker has the book's records cannot be known any more: in doubt, and their fate unknown."""
         pending, book.pending = book.pending, collections.OrderedDict()
-        for entry in pending.values():
-            settle(entry.future, SinkUnavailable(reason))
+        for tag, entry in pending.items():
+            settle(entry.future, self._fates.doubt(book.fate_key(tag), SinkUnavailable(reason)))
+            self._fates.decide(book.fate_key(tag), Fate.UNKNOWN)
+        late, book.late = book.late, collections.OrderedDict()
+        for tag in late:
+            self._fates.decide(book.fate_key(tag), Fate.UNKNOWN)
 
     def _on_confirm(self, book: _Book, frame: Any) -> None:
         method = frame.method
         acked = isinstance(method, pika.spec.Basic.Ack)
-        pending = book.pending
+        pending, late = book.pending, book.late
         if method.multiple:
+            while late and next(iter(late)) <= method.delivery_tag:
+                self._decide(book, *late.popitem(last=False), acked)
             while pending and next(iter(pending)) <= method.delivery_tag:
                 self._resolve(pending.popitem(last=False)[1], acked)
         else:
             entry = pending.pop(method.delivery_tag, None)
             if entry is not None:
                 self._resolve(entry, acked)
+            elif late:
+                entry = late.pop(method.delivery_tag, None)
+                if entry is not None:
+                    self._decide(book, method.delivery_tag, entry, acked)
+
+    def _decide(self, book: _Book, tag: int, entry: PendingPublish, acked: bool) -> None:
+        """A late record's confirm: the broker has it (its spooled copy is not sent), or not."""
+        delivered = acked and entry.returned_reason is None
+        self._fates.decide(book.fate_key(tag), Fate.DELIVERED if delivered else Fate.NOT_DELIVERED)
 
     @staticmethod
     def _resolve(entry: PendingPublish, acked: bool) -> None:
@@ -134,7 +159,7 @@ class ConfirmTracker:
     @staticmethod
     def _on_return(book: _Book, method: Any, body: bytes) -> None:
         # basic.return carries no delivery tag: it is the oldest unconfirmed record with this key and body.
-        for entry in book.pending.values():
+        for entry in itertools.chain(book.late.values(), book.pending.values()):
             if entry.returned_reason is None and entry.routing_key == method.routing_key and entry.body == body:
                 entry.returned_reason = "no queue is bound to routing key %r on %s (%s %s)" % (
                     method.routing_key,
@@ -153,12 +178,15 @@ class ConfirmTracker:
         for book in self._books.values():
             pending = book.pending
             while pending and pending[next(iter(pending))].published_at <= deadline:
-                entry = pending.popitem(last=False)[1]
+                tag, entry = pending.popitem(last=False)
                 expired += 1
-                settle(entry.future, SinkUnavailable("no confirm from the broker within %gs" % self.confirm_timeout))
+                overdue = SinkUnavailable("no confirm from the broker within %gs" % self.confirm_timeout)
+                settle(entry.future, self._fates.doubt(book.fate_key(tag), overdue))
+                if self._fates.enabled:
+                    book.late[tag] = entry
         if expired:
             log.warning(
                 "rabbitmq sink %r: %d records got no confirm within %gs", self.sink_name, expired, self.confirm_timeout
             )
-        if self.unconfirmed:
+        if any(book.pending for book in self._books.values()):
             self._sweep_handle = loop.call_later(self._sweep_interval, self._sweep)

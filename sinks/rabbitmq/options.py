@@ -11,6 +11,7 @@ from voluptuous import All, Any as AnyOf, Coerce, Invalid, Length, Optional as O
 from sinks.rabbitmq.compat import INSTALL_HINT, pika
 from sinks.rabbitmq.nodes import Node, node_address
 from sinks.redact import redact
+from sinks.spool.options import SPOOL_KEY, SPOOL_OPTIONS
 from sinks.validation import SECONDS, TIMEOUT
 
 DEFAULT_URL = "amqp://guest:guest@localhost:5672/%2F"
@@ -127,6 +128,7 @@ OPTIONS = _SchemaThenResolve(
         Opt("reconnect_max_delay", default=30.0): SECONDS,
         Opt("connection_name", default=DEFAULT_CONNECTION_NAME): _name,
         Opt("failback_after", default=300.0): SECONDS,
+        SPOOL_KEY: SPOOL_OPTIONS,
     },
     resolve=_heartbeat_from_url,
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping
 
-from sinks.base import Receipt, Record, Sink, SinkUnavailable
+from sinks.base import Record, SinkUnavailable
 from sinks.health import Health, HealthState
 from sinks.rabbitmq.compat import pika
 from sinks.rabbitmq.confirms import ConfirmTracker
@@ -15,6 +15,7 @@ from sinks.rabbitmq.errors import describe
 from sinks.rabbitmq.nodes import Backoff, NodeList
 from sinks.rabbitmq.options import OPTIONS as RABBITMQ_OPTIONS, connection_nodes
 from sinks.rabbitmq.topology import RunOperation, TopologyDeclarer
+from sinks.spool import SpoolingSink
 
 MAX_ROUTING_KEY_BYTES = 255
 CONTENT_TYPE = "application/json"
@@ -23,7 +24,7 @@ PERSISTENT = 2  # delivery_mode
 DRAIN_POLL_INTERVAL = 0.01
 
 
-class RabbitMQSink(Sink):
+class RabbitMQSink(SpoolingSink):
     """A connection keeper, a topology declarer and a confirm tracker, composed (see the package docstring)."""
 
     type_name = "rabbitmq"
@@ -37,7 +38,7 @@ class RabbitMQSink(Sink):
         self.nodes = connection_nodes(name, options)
         self.state = HealthState()
         self.topology = TopologyDeclarer(self.declare, self.exchange)
-        self.confirms = ConfirmTracker(name, self.confirm_timeout, options["max_unconfirmed"])
+        self.confirms = ConfirmTracker(name, self.confirm_timeout, options["max_unconfirmed"], self.fates)
         self.keeper = ConnectionKeeper(
             name,
             NodeList(self.nodes, options["failback_after"]),
@@ -61,8 +62,10 @@ class RabbitMQSink(Sink):
 
     async def start(self) -> None:
         await self.keeper.start()
+        await self.start_spool()
 
-    async def send(self, destination: str, record: Record) -> Optional[Receipt]:
+    async def publish(self, destination: str, record: Record) -> None:
+        """Publish the record; return once the broker confirmed it."""
         if not self.state.up:
             raise SinkUnavailable(self.state.error or "not connected")
         self.confirms.ensure_room()
@@ -77,9 +80,8 @@ class RabbitMQSink(Sink):
         except Exception as exc:  # the channel or connection just closed
             raise SinkUnavailable("cannot publish: %s" % describe(exc)) from None
         await self.confirms.track(channel, destination, record.value)
-        return None
 
-    def health(self) -> Health:
+    def broker_health(self) -> Health:
         more = {"nodes": [node.redacted_url for node in self.nodes]} if len(self.nodes) > 1 else {}
         return self.state.snapshot(
             url=self.keeper.node.redacted_url,  # the node in use (or tried next)
@@ -91,6 +93,7 @@ class RabbitMQSink(Sink):
 
     async def close(self) -> None:
         """Wait up to ``confirm_timeout`` for the confirms still due, then close the connection."""
+        await self.stop_replay(self.confirm_timeout)
         self.keeper.begin_closing()
         deadline = time.monotonic() + self.confirm_timeout
         while self.confirms.unconfirmed and self.keeper.ready and time.monotonic() < deadline:
@@ -98,6 +101,7 @@ class RabbitMQSink(Sink):
         self.confirms.fail_all(CLOSING_REASON)
         await self.keeper.stop()
         self.confirms.stop()
+        await self.close_spool()
 
     async def _setup_channel(self, channel: Any, run: RunOperation) -> None:
         await self.confirms.attach(channel, run)

@@ -277,13 +277,9 @@ async def _async(value):
 
 @pytest.fixture
 def cuttable():
-    require_kafka_python()
-    from tests.support.kafka_cluster import CuttableKafka, MockUnavailable
+    from tests.support.kafka_cluster import cuttable_or_skip
 
-    try:
-        site = CuttableKafka()
-    except MockUnavailable as exc:
-        skip_or_fail(str(exc))
+    site = cuttable_or_skip()
     yield site
     site.close()
 

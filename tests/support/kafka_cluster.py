@@ -220,5 +220,19 @@ class CuttableKafka(KafkaSite):
         super().close()
 
 
+def cuttable_or_skip() -> CuttableKafka:
+    """A ``CuttableKafka``; without kafka-python or librdkafka's mock, the test is skipped (failed in CI)."""
+    from tests.support import skip_or_fail
+
+    try:
+        import kafka  # noqa: F401
+    except ImportError:  # pragma: no cover
+        skip_or_fail("kafka-python is not installed")
+    try:
+        return CuttableKafka()
+    except MockUnavailable as exc:
+        skip_or_fail(str(exc))
+
+
 def unique_topic(prefix: str) -> str:
     return "%s.%s" % (prefix, uuid.uuid4().hex[:10])

@@ -6,7 +6,10 @@ import logging
 from typing import Any, Dict, List
 
 from tornado_ingest.envelope import (
+    ACCEPTED,
     INGEST_API_ID,
+    SPOOLED_MESSAGE,
+    SUCCESS_MESSAGE,
     build_envelope,
 )
 from tornado_ingest.errors import (
@@ -112,19 +115,30 @@ class IngestHandler(BaseHandler):
         # A retry-safe dataset: a msgid answered 200 before gets that answer again, and nothing is written.
         async with self.context.idempotency.attempt(dataset, msgid, data) as attempt:
             if attempt.first_resmsgid is not None:
-                self.set_header(REPLAYED_HEADER, "true")
-                self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid, resmsgid=attempt.first_resmsgid))
+                self.replay(msgid, attempt.first_resmsgid, attempt.first_status)
                 return
             reply = await hand_over(self.context, dataset.id, deliveries, problems, receipts)
-            envelope = build_envelope(INGEST_API_ID, msgid=msgid, result=reply.result, partial=reply.partial)
-            if reply.status == 200 and not reply.partial:  # only a whole success is remembered
-                attempt.answered(envelope["params"]["resmsgid"])
+            envelope = build_envelope(
+                INGEST_API_ID, msgid=msgid, result=reply.result, response_code=reply.response_code
+            )
+            if reply.status in (200, 202):  # every record taken: remembered (a 207 is not)
+                attempt.answered(envelope["params"]["resmsgid"], reply.status)
         self.set_status(reply.status)
         for name, value in reply.headers.items():
             self.set_header(name, value)
-        if reply.partial:
-            self.outcome = "MULTI_STATUS"
+        self.outcome = reply.response_code
         self.write_envelope(envelope)
+
+    def replay(self, msgid: str, resmsgid: str, status: int) -> None:
+        """The first answer again, for a retry of a msgid taken before: nothing is written."""
+        self.set_header(REPLAYED_HEADER, "true")
+        self.set_status(status)
+        result = {"message": SPOOLED_MESSAGE if status == 202 else SUCCESS_MESSAGE}
+        code = ACCEPTED if status == 202 else "OK"
+        self.outcome = code
+        self.write_envelope(
+            build_envelope(INGEST_API_ID, msgid=msgid, result=result, response_code=code, resmsgid=resmsgid)
+        )
 
     def dry_run(self) -> bool:
         """``?dry_run=true`` or ``X-Dry-Run: true``: every check, nothing written."""

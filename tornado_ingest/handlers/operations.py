@@ -102,7 +102,11 @@ class ReadyHandler(BaseHandler):
         problem = self.context.not_ready_because()
         if problem is not None:
             raise NotReady(problem)
-        self.write_envelope(build_envelope(self.api_id, result={"status": "ready"}))
+        result: Dict[str, Any] = {"status": "ready"}
+        spooling = self.context.router.sinks_spooling(self.context.config.needed_sinks())
+        if spooling:  # down, but their records are spooled (202): still worth sending traffic here
+            result["spooling"] = spooling
+        self.write_envelope(build_envelope(self.api_id, result=result))
 
     def head(self) -> None:
         self.get()

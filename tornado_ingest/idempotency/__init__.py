@@ -2,16 +2,16 @@
 
 For a dataset that opts in, ``params.msgid`` is an idempotency key:
 
-- a request whose msgid was answered 200 within ``window`` is answered 200
-  again with the first answer's ``resmsgid`` (and ``Idempotent-Replayed:
-  true``), and nothing is written;
+- a request whose msgid was answered 200 (or 202: spooled) within ``window``
+  is answered so again with the first answer's ``resmsgid`` (and
+  ``Idempotent-Replayed: true``), and nothing is written;
 - one that arrives while the first is still in flight waits for its outcome
   (up to ``wait``; then 503 ``IDEMPOTENCY_KEY_IN_FLIGHT``, retry for the answer);
 - the same msgid with other ``data`` is 409 ``IDEMPOTENCY_KEY_REUSED``. Only a
   digest of ``data`` is kept (canonical JSON: key order, spacing, ``ts`` and
   compression do not matter), never the data;
-- a request that did not get a 200 (4xx, 503) is not remembered: its retry is
-  a new attempt.
+- a request that did not get a 200 or a 202 (4xx, 207, 503) is not
+  remembered: its retry is a new attempt.
 
 The handler's part is one ``async with idempotency.attempt(...)`` around the
 delivery; the stores are in ``memory_store`` and ``redis_store``.
@@ -54,19 +54,26 @@ class Attempt:
     """One request's use of its msgid, as ``async with``: held, answered before, or not checked.
 
     ``first_resmsgid`` is the first answer's when the msgid was answered 200
-    before (write nothing, answer that again). Otherwise deliver, then call
-    ``answered(resmsgid)``; leaving the block without it lets the key go.
+    (or 202: spooled) before, and ``first_status`` that status (write nothing,
+    answer that again). Otherwise deliver, then call ``answered(resmsgid,
+    status)``; leaving the block without it lets the key go.
     """
 
     def __init__(self, gate: Optional["DatasetGate"], key: str = "", digest: str = "") -> None:
         self.first_resmsgid: Optional[str] = None
+        self.first_status = 200
         self.key, self.digest = key, digest
         self._gate = gate
         self._token: Optional[str] = None  # set while this request holds the key
         self._resmsgid: Optional[str] = None
 
-    def answered(self, resmsgid: str) -> None:
-        self._resmsgid = resmsgid
+    def answered(self, resmsgid: str, status: int = 200) -> None:
+        """A 200 or a 202: kept as the resmsgid, with the status before it when not 200 (``202 <resmsgid>``)."""
+        self._resmsgid = resmsgid if status == 200 else "%d %s" % (status, resmsgid)
+
+    def replay(self, answer: str) -> None:
+        status, _, resmsgid = answer.rpartition(" ")
+        self.first_status, self.first_resmsgid = int(status or 200), resmsgid
 
     async def __aenter__(self) -> "Attempt":
         if self._gate is not None:
@@ -119,7 +126,7 @@ class DatasetGate:
                 raise IdempotencyKeyReused()
             if held.resmsgid is not None:
                 self.count("replayed")
-                attempt.first_resmsgid = held.resmsgid
+                attempt.replay(held.resmsgid)
                 return
             waited = loop.time() - started
             if waited >= self.settings.wait:
