@@ -9,7 +9,7 @@ live here and nowhere else; what the client is told of the records taken
 from __future__ import annotations
 
 import time
-from typing import Dict, Iterable, List, Mapping, Optional
+from typing import Awaitable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from sinks.base import DestinationNotFound, Receipt, Record, RecordTooLarge, Sink, SinkUnavailable
 from tornado_ingest.errors import PayloadTooLarge, ServiceUnavailable, TooManyRequests, TopicNotFound
@@ -68,15 +68,32 @@ class RecordRouter:
     async def deliver_to(self, sink: str, topic: str, record: Record) -> Optional[Receipt]:
         """Hand one record to a sink, for ``topic``; the sink's failures become the contract's answers."""
         gate = self.gates[sink]
-        name = gate.name
+        self.admit(gate, 1)
+        return await self._send(gate, topic, record)
+
+    def deliver_together(
+        self, sink: str, records: Sequence[Tuple[str, Record]]
+    ) -> "List[Awaitable[Optional[Receipt]]]":
+        """Hand a request's records for one sink over as one: admitted (or refused, 429) together, so a
+        ``per_event`` batch larger than ``max_inflight`` is not refused in part; one awaitable per record."""
+        gate = self.gates[sink]
+        self.admit(gate, len(records))
+        return [self._send(gate, topic, record) for topic, record in records]
+
+    def admit(self, gate: SinkGate, count: int) -> None:
+        """Take ``count`` records in flight on the gate, or refuse them all (429) while it is at ``max_inflight``."""
         if gate.in_flight >= gate.max_inflight:
             gate.refused["429"].inc()
             raise TooManyRequests(
-                "sink %r has %d records in flight (max_inflight); retry later" % (name, gate.in_flight),
+                "sink %r has %d records in flight (max_inflight); retry later" % (gate.name, gate.in_flight),
                 headers=dict(self._retry_after),
             )
-        gate.in_flight += 1
-        gate.in_flight_gauge.inc()
+        gate.in_flight += count
+        gate.in_flight_gauge.inc(count)
+
+    async def _send(self, gate: SinkGate, topic: str, record: Record) -> Optional[Receipt]:
+        """One admitted record to its sink; it leaves the gate's count however it ends."""
+        name = gate.name
         started = time.monotonic()
         try:
             receipt = await gate.sink.send(topic, record)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from sinks.base import Receipt
 from tornado_ingest.context import Context
@@ -73,10 +73,24 @@ async def hand_over(
 
 
 async def deliver_all(router: RecordRouter, deliveries: Sequence[Delivery]) -> List[Outcome]:
-    """Every record to its sink at once; the outcome of each (a failure is an outcome, not an exception)."""
-    results = await asyncio.gather(
-        *(router.deliver_to(d.sink, d.topic, d.record) for d in deliveries), return_exceptions=True
-    )
+    """Every record to its sink at once, each sink's admitted together; the outcome of each (a failure is an
+    outcome, not an exception)."""
+    by_sink: Dict[str, List[int]] = {}
+    for position, delivery in enumerate(deliveries):
+        by_sink.setdefault(delivery.sink, []).append(position)
+    results: List[Any] = [None] * len(deliveries)
+    sending: List[Tuple[int, Awaitable[Optional[Receipt]]]] = []
+    for sink, positions in by_sink.items():
+        try:
+            sends = router.deliver_together(sink, [(deliveries[p].topic, deliveries[p].record) for p in positions])
+        except IngestError as refused:  # the sink is at max_inflight: none of its records is handed over
+            for position in positions:
+                results[position] = refused
+            continue
+        sending.extend(zip(positions, sends))
+    settled = await asyncio.gather(*(send for _, send in sending), return_exceptions=True)
+    for (position, _), result in zip(sending, settled):
+        results[position] = result
     outcomes = []
     for delivery, result in zip(deliveries, results):
         if isinstance(result, IngestError):

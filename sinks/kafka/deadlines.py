@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Callable, Deque, Optional, Tuple
+from typing import Any, Callable, Deque, Optional, Tuple
 
 from sinks.handoff import settle
 
@@ -20,17 +20,17 @@ class SendDeadlines:
         self,
         loop: asyncio.AbstractEventLoop,
         timeout: float,
-        timeout_error: Callable[["asyncio.Future[None]"], BaseException],
+        timeout_error: Callable[["asyncio.Future[Any]"], BaseException],
         expired: Callable[[int], None],
     ) -> None:
         self._loop = loop
         self._timeout = timeout
         self._timeout_error = timeout_error  # builds the error a late record gets (given its future)
         self._expired = expired
-        self._open: Deque[Tuple[float, "asyncio.Future[None]"]] = collections.deque()  # (loop.time(), future)
+        self._open: Deque[Tuple[float, "asyncio.Future[Any]"]] = collections.deque()  # (loop.time(), future)
         self._timer: Optional[asyncio.TimerHandle] = None
 
-    def watch(self, future: "asyncio.Future[None]") -> None:
+    def watch(self, future: "asyncio.Future[Any]") -> None:
         deadline = self._loop.time() + self._timeout
         self._open.append((deadline, future))
         if self._timer is None:
@@ -55,7 +55,7 @@ class SendDeadlines:
         if expired:
             self._expired(expired)
 
-    def fail_all(self, error: Callable[["asyncio.Future[None]"], BaseException]) -> None:
+    def fail_all(self, error: Callable[["asyncio.Future[Any]"], BaseException]) -> None:
         """Fail every record still open with ``error(future)`` (at close, or when Kafka is known away)."""
         if self._timer is not None:
             self._timer.cancel()

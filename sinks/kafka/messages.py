@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import NamedTuple, Optional, Union
 
-from sinks.base import Record
+from sinks.base import Receipt, Record
 
 
 class Outgoing(NamedTuple):
@@ -19,7 +19,7 @@ class Outgoing(NamedTuple):
 
     topic: str
     record: Record
-    future: "asyncio.Future[None]"
+    future: "asyncio.Future[Optional[Receipt]]"
     deadline: float  # time.monotonic() after which nobody waits any more (send_timeout)
 
     def abandoned(self, now: float) -> bool:
@@ -29,16 +29,19 @@ class Outgoing(NamedTuple):
 
 @dataclass(frozen=True)
 class Acknowledged:
-    """Kafka has the record."""
+    """Kafka has the record, at this partition and offset."""
 
-    future: "asyncio.Future[None]"
+    future: "asyncio.Future[Optional[Receipt]]"
+    topic: str
+    partition: int
+    offset: int
 
 
 @dataclass(frozen=True)
 class Failed:
     """The record will not reach Kafka: ``error`` from kafka-python, or a ``SinkError`` already."""
 
-    future: "asyncio.Future[None]"
+    future: "asyncio.Future[Optional[Receipt]]"
     error: BaseException
 
 
@@ -46,7 +49,7 @@ class Failed:
 class NotSent:
     """The record was never handed to the producer: it timed out first (the spool, if any, has it)."""
 
-    future: "asyncio.Future[None]"
+    future: "asyncio.Future[Optional[Receipt]]"
 
 
 @dataclass(frozen=True)

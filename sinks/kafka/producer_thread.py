@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Dict, Iterable, Optional, Sequence
 
-from sinks.base import SinkUnavailable, describe_error
+from sinks.base import Receipt, SinkUnavailable, describe_error
 from sinks.handoff import BatchQueue, LoopInbox
 from sinks.kafka import compat
 from sinks.kafka.messages import Acknowledged, ConnectFailed, Failed, Message, NotSent, Outgoing, ProducerReady
@@ -165,9 +165,9 @@ class ProducerThread(threading.Thread):
 # kafka-python calls these in its sender thread, with the record's metadata or the error last.
 
 
-def _acknowledged(inbox: LoopInbox[Message], future: "asyncio.Future[None]", _metadata: Any) -> None:
-    inbox.post(Acknowledged(future))
+def _acknowledged(inbox: LoopInbox[Message], future: "asyncio.Future[Optional[Receipt]]", metadata: Any) -> None:
+    inbox.post(Acknowledged(future, metadata.topic, metadata.partition, metadata.offset))
 
 
-def _failed(inbox: LoopInbox[Message], future: "asyncio.Future[None]", error: BaseException) -> None:
+def _failed(inbox: LoopInbox[Message], future: "asyncio.Future[Optional[Receipt]]", error: BaseException) -> None:
     inbox.post(Failed(future, error))

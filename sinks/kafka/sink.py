@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from sinks.base import (
     DestinationNotFound,
+    Receipt,
     Record,
     RecordTooLarge,
     SinkError,
@@ -71,8 +72,8 @@ class KafkaSink(SpoolingSink):
         self._thread.start()
         await self.start_spool()
 
-    async def publish(self, destination: str, record: Record) -> None:
-        """Hand the record to the producer thread; return once Kafka acknowledged it."""
+    async def publish(self, destination: str, record: Record) -> Optional[Receipt]:
+        """Hand the record to the producer thread; return once Kafka acknowledged it, with where it is."""
         outgoing, deadlines = self._outgoing, self._deadlines
         if outgoing is None or deadlines is None or outgoing.closed:
             raise SinkUnavailable("kafka sink %r is not running" % self.name)
@@ -81,7 +82,7 @@ class KafkaSink(SpoolingSink):
         future = asyncio.get_running_loop().create_future()
         outgoing.submit(Outgoing(destination, record, future, time.monotonic() + self.send_timeout))
         deadlines.watch(future)
-        await future
+        return await future
 
     def broker_health(self) -> Health:
         if self._outgoing is None or self._outgoing.closed:
@@ -104,7 +105,8 @@ class KafkaSink(SpoolingSink):
         """On the loop, in the order the thread posted them: the last event decides health."""
         for message in messages:
             if isinstance(message, Acknowledged):
-                settle(message.future)
+                where = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+                settle(message.future, result=Receipt(where=where))
                 if self.fates:
                     self.fates.decide(message.future, Fate.DELIVERED)
                 self._mark_up()
@@ -151,7 +153,7 @@ class KafkaSink(SpoolingSink):
 
     # -- send_timeout ------------------------------------------------------------------
 
-    def _timeout_error(self, future: "asyncio.Future[None]") -> SinkUnavailable:
+    def _timeout_error(self, future: "asyncio.Future[Optional[Receipt]]") -> SinkUnavailable:
         late = SinkUnavailable(
             "no acknowledgement from Kafka within %gs (%s)"
             % (self.send_timeout, self.state.error or "no error reported")

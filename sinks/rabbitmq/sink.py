@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
-from sinks.base import Record, SinkUnavailable
+from sinks.base import Receipt, Record, SinkUnavailable
 from sinks.health import Health, HealthState
 from sinks.rabbitmq.compat import pika
 from sinks.rabbitmq.confirms import ConfirmTracker
@@ -64,8 +64,8 @@ class RabbitMQSink(SpoolingSink):
         await self.keeper.start()
         await self.start_spool()
 
-    async def publish(self, destination: str, record: Record) -> None:
-        """Publish the record; return once the broker confirmed it."""
+    async def publish(self, destination: str, record: Record) -> Optional[Receipt]:
+        """Publish the record; return once the broker confirmed it (the receipt says where it went)."""
         if not self.state.up:
             raise SinkUnavailable(self.state.error or "not connected")
         self.confirms.ensure_room()
@@ -80,6 +80,7 @@ class RabbitMQSink(SpoolingSink):
         except Exception as exc:  # the channel or connection just closed
             raise SinkUnavailable("cannot publish: %s" % describe(exc)) from None
         await self.confirms.track(channel, destination, record.value)
+        return Receipt(where={"exchange": self.exchange, "routing_key": destination, "confirmed": True})
 
     def broker_health(self) -> Health:
         more = {"nodes": [node.redacted_url for node in self.nodes]} if len(self.nodes) > 1 else {}

@@ -45,7 +45,7 @@ class SpoolGate:
         if destination in self.spool.backlogs:
             return await self._spool(destination, record)
         try:
-            await self._publish(destination, record)
+            return await self._publish(destination, record)
         except InDoubt as doubt:
             fate = doubt.fate
             if fate.done() and fate.result() is Fate.DELIVERED:
@@ -53,7 +53,6 @@ class SpoolGate:
             return await self._spool(destination, record, doubt, fate)
         except SinkUnavailable as exc:
             return await self._spool(destination, record, exc)
-        return None
 
     async def _spool(
         self, destination: str, record: Record, why: Optional[SinkUnavailable] = None, fate: Any = None

@@ -22,7 +22,7 @@ import logging
 import time
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional
 
-from sinks.base import DestinationNotFound, Record, RecordTooLarge, SinkUnavailable
+from sinks.base import DestinationNotFound, Receipt, Record, RecordTooLarge, SinkUnavailable
 from sinks.spool.fates import Fate, InDoubt
 from sinks.spool.progress import Position
 from sinks.spool.segments import ReadRecord
@@ -41,7 +41,7 @@ MAX_BUFFERED_BYTES = 32 << 20
 FIRST_PAUSE = 0.25
 LONGEST_PAUSE = 5.0
 
-Publish = Callable[[str, Record], Awaitable[None]]
+Publish = Callable[[str, Record], Awaitable[Optional[Receipt]]]
 
 _WAITING, _SENDING, _DONE = 0, 1, 2
 

@@ -31,10 +31,9 @@ class SpoolingSink(Sink):
     async def send(self, destination: str, record: Record) -> Optional[Receipt]:
         if self.spool is not None:
             return await self.spool.send(destination, record)
-        await self.publish(destination, record)
-        return None
+        return await self.publish(destination, record)
 
-    async def publish(self, destination: str, record: Record) -> None:
+    async def publish(self, destination: str, record: Record) -> Optional[Receipt]:
         raise NotImplementedError("sink %r (%s) lacks publish()" % (self.name, type(self).__name__))
 
     def health(self) -> Health:

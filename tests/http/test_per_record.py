@@ -235,3 +235,22 @@ class TestFileReceipts:
         for index, receipt in enumerate(receipts):
             line = content[receipt["offset"] :].split(b"\n", 1)[0]
             assert json.loads(line)["event"]["n"] == index and receipt["events"] == [index]
+
+
+@pytest.fixture
+def narrow_document(config_document):
+    config_document["sinks"]["narrow"] = {"type": "memory", "delay": 0.3, "max_inflight": 2}
+    config_document["datasets"]["narrow"] = {"sink": "narrow", "entry_topic": "narrow", "batch": "per_event"}
+    return config_document
+
+
+@pytest.mark.gen_test
+async def test_a_per_event_batch_is_admitted_whole_never_refused_in_part(narrow_document, ingest, app):
+    import asyncio
+
+    first = asyncio.ensure_future(ingest("narrow", ingest_request([GOOD] * 5, msgid="wide")))  # 5 > max_inflight 2
+    await asyncio.sleep(0.1)
+    second = await ingest("narrow", ingest_request([GOOD] * 2, msgid="behind"))  # the sink is full: all refused
+    assert second.code == 429 and envelope_of(second)["error"]["code"] == "TOO_MANY_REQUESTS"
+    assert (await first).code == 200
+    assert [json.loads(record.value)["msgid"] for _, record in app.sinks["narrow"].records] == ["wide"] * 5

@@ -82,6 +82,14 @@ class Admin:
         finally:
             connection.close()
 
+    def message_count(self, queue: str) -> int:
+        """How many messages ``queue`` holds now (a passive declare)."""
+        connection = self._connection()
+        try:
+            return connection.channel().queue_declare(queue, passive=True).method.message_count
+        finally:
+            connection.close()
+
     def exists(self, kind: str, name: str) -> bool:
         """Passive declare of an ``exchange`` or ``queue``."""
         import pika.exceptions

@@ -1,0 +1,30 @@
+"""Fixtures shared by the broker tests: one Kafka (the mock cluster, or ``KAFKA_BOOTSTRAP_SERVERS``) per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support import skip_or_fail
+
+
+@pytest.fixture(scope="session")
+def kafka_site():
+    try:
+        import kafka  # noqa: F401
+    except ImportError:  # pragma: no cover
+        skip_or_fail("kafka-python is not installed")
+    from tests.support.kafka_cluster import KafkaSite, MockCluster, MockUnavailable
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap:
+        site = KafkaSite(bootstrap)
+    else:
+        try:
+            site = KafkaSite(None, MockCluster())
+        except MockUnavailable as exc:
+            skip_or_fail(str(exc))
+        site.bootstrap = site.mock.bootstrap
+    yield site
+    site.close()
