@@ -86,6 +86,7 @@ class Metrics:
         )
         self.spooled = counter("spooled_records_total", "Records a sink could only spool (answered 202)", ("sink",))
         self.replayed = counter("replayed_records_total", "Spooled records delivered to the broker", ("sink",))
+        self.spool_full = counter("spool_refused_full_total", "Records refused (503): the spool was full", ("sink",))
         self.refusals = counter("sink_refusals_total", "Requests a sink refused: 429 and 503", ("sink", "status"))
         self.idempotency = counter(
             "idempotency_total",
@@ -150,8 +151,12 @@ class SpoolFigures:
         self.records = metrics.spool_records.labels(sink)
         self.bytes = metrics.spool_bytes.labels(sink)
         self.oldest = metrics.spool_oldest.labels(sink)
-        self.counters = {"spooled": metrics.spooled.labels(sink), "replayed": metrics.replayed.labels(sink)}
-        self._seen = {"spooled": 0, "replayed": 0}
+        self.counters = {
+            "spooled": metrics.spooled.labels(sink),
+            "replayed": metrics.replayed.labels(sink),
+            "refused_full": metrics.spool_full.labels(sink),
+        }
+        self._seen = dict.fromkeys(self.counters, 0)
 
     def update(self, report: Dict[str, Any]) -> None:
         self.records.set(report.get("records", 0))

@@ -23,7 +23,7 @@ class AwaySink(MemorySink):
         return Receipt(spooled=True)
 
     def health(self) -> Health:
-        spool = {"records": len(self.records), "state": "ok" if self.spooling else "full"}
+        spool = {"records": len(self.records), "state": "ok" if self.spooling else "full", "refused_full": 2}
         return Health(up=False, error="the broker is away", spooling=self.spooling, details={"spool": spool})
 
 
@@ -135,4 +135,5 @@ async def test_the_spool_figures_are_metrics(ingest, http_client, management_url
         for sample in family.samples
     }
     assert found[("tornado_ingest_spool_records", "bus")] == 3
+    assert found[("tornado_ingest_spool_refused_full_total", "bus")] == 2
     assert ("tornado_ingest_spool_records", "mem") not in found  # no spool, no series
