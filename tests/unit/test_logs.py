@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from tornado.httputil import HTTPHeaders, HTTPServerRequest
+from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
 from tornado_ingest.access_log import level_for
 from tornado_ingest.logs import JsonFormatter, TextFormatter, client_address, trusted_networks
@@ -60,8 +60,8 @@ def test_json_keeps_an_exception_on_one_line():
 
 
 def request_from(peer, forwarded=None):
-    headers = HTTPHeaders({"X-Forwarded-For": forwarded} if forwarded else {})
-    request = HTTPServerRequest(method="GET", uri="/", headers=headers)
+    headers = HTTPHeaders(dict({"Host": "gateway"}, **({"X-Forwarded-For": forwarded} if forwarded else {})))
+    request = HTTPServerRequest(headers=headers, start_line=RequestStartLine("GET", "/", "HTTP/1.1"))
     request.remote_ip = peer
     return request
 
