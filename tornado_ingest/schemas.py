@@ -45,11 +45,13 @@ class EventSchema:
         self.source = source
 
     def problems(self, events: Sequence[Any]) -> Problems:
-        """The events that break the schema, by index, each with a message per bad field."""
+        """The events that break the schema, by index, each with a message per bad field (in field order: the
+        validator's own order differs from one version to the next)."""
         found: Problems = {}
         for index, event in enumerate(events):
             if not self._validator.is_valid(event):
-                found[index] = [_describe(error) for error in self._validator.iter_errors(event)]
+                problems = [_describe(error) for error in self._validator.iter_errors(event)]
+                found[index] = sorted(problems, key=lambda problem: ([str(part) for part in problem[0]], problem[1]))
         return found
 
 

@@ -220,7 +220,11 @@ async def test_a_message_no_queue_takes_is_404_topic_not_found(ingest, app, brok
         sink.send(names["queue"], Record(b"{}", "orders", "c")),
         return_exceptions=True,
     )
-    assert outcomes[0] is None and outcomes[2] is None
+    assert outcomes[0].where["confirmed"] and outcomes[2].where == {
+        "exchange": "",
+        "routing_key": names["queue"],
+        "confirmed": True,
+    }
     assert isinstance(outcomes[1], DestinationNotFound)
     assert len(await off_loop(broker.drain, names["queue"])) == 2
     assert (await ingest("orders", ingest_request())).code == 200  # the channel is still fine

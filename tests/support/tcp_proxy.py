@@ -3,8 +3,11 @@
 ``cut()`` drops every live connection and refuses new ones; ``restore()``
 listens again on the same port. ``freeze()`` holds every byte in both
 directions without closing anything (a broker that stopped answering), until
-``thaw()``. It runs in its own threads, so it behaves like a remote network
-path whatever the test's event loop is doing.
+``thaw()``. ``hold_toward_target_after(n)`` lets ``n`` more bytes reach the
+target, then holds what the client sends while the target's answers still
+come back (a link that failed half-way through a burst). It runs in its own
+threads, so it behaves like a remote network path whatever the test's event
+loop is doing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._flowing = threading.Event()
         self._flowing.set()
+        self._budget: Optional[int] = None  # bytes still let through toward the target; None: no limit
 
     @property
     def address(self) -> str:
@@ -57,8 +61,14 @@ class TcpProxy:
     def thaw(self) -> None:
         self._flowing.set()
 
+    def hold_toward_target_after(self, count: int) -> None:
+        """Let ``count`` more bytes through toward the target, then hold the rest (answers still flow back)."""
+        with self._lock:
+            self._budget = count
+
     def restore(self) -> None:
-        """Accept again, on the same port."""
+        """Accept again, on the same port, every byte let through."""
+        self._budget = None
         if self._listener is None:
             self.start()
 
@@ -88,22 +98,33 @@ class TcpProxy:
                     _close(upstream)
                     return
                 self._connections += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True, name="proxy-pump").start()
+            for source, sink, toward_target in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink, toward_target), daemon=True, name="proxy-pump"
+                ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, toward_target: bool) -> None:
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
                 self._flowing.wait()
+                if toward_target:
+                    data = self._within_budget(data)
                 sink.sendall(data)
         except OSError:
             pass
         finally:
             _close(source)
             _close(sink)
+
+    def _within_budget(self, data: bytes) -> bytes:
+        with self._lock:
+            if self._budget is None:
+                return data
+            allowed, self._budget = data[: self._budget], max(0, self._budget - len(data))
+        return allowed
 
 
 def _close(sock: socket.socket) -> None:

@@ -62,8 +62,8 @@ def test_the_last_event_decides(sink):
 @pytest.mark.gen_test
 async def test_acknowledgements_settle_and_bring_the_sink_up(sink):
     future = asyncio.get_running_loop().create_future()
-    tell(sink, Trouble("broker gone"), Acknowledged(future))
-    assert future.done() and future.result() is None
+    tell(sink, Trouble("broker gone"), Acknowledged(future, "events", 2, 41))
+    assert future.done() and future.result().where == {"topic": "events", "partition": 2, "offset": 41}
     assert sink.state.up
 
 

@@ -41,7 +41,7 @@ def late(sink):
 @pytest.mark.gen_test
 async def test_kafka_late_acknowledgement_means_delivered(kafka_sink):
     future, fate = late(kafka_sink)
-    kafka_sink._take_news([Acknowledged(future)])
+    kafka_sink._take_news([Acknowledged(future, "events", 0, 7)])
     assert fate.result() is Fate.DELIVERED
 
 
