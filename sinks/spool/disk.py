@@ -56,7 +56,7 @@ class DiskThread(threading.Thread):
             while not stop:
                 work, stop = self._work.take()
                 if work:
-                    self._news.post_all(self._handle(work))
+                    self._news.post_all(self._carry_out(work))
         finally:
             self._lane.close()
 
@@ -70,7 +70,7 @@ class DiskThread(threading.Thread):
                 news.append(AppendFailed("", appends, error))
             self._news.post_all(news)
 
-    def _handle(self, work: List[Work]) -> List[News]:
+    def _carry_out(self, work: List[Work]) -> List[News]:
         appends: Dict[str, List[Append]] = {}
         acknowledged: Dict[str, Position] = {}
         asides: List[SetAside] = []
