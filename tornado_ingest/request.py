@@ -16,6 +16,7 @@ from tornado.httputil import HTTPHeaders
 from voluptuous import ALLOW_EXTRA, All, Invalid, Length, MultipleInvalid, Required, Schema
 
 from sinks.validation import describe_invalid, field_path
+from tornado_ingest import fast_json
 from tornado_ingest.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 JSON_MEDIA_TYPE = "application/json"
@@ -138,6 +139,15 @@ def _object_without_duplicates(pairs: List[Any]) -> Dict[str, Any]:
 
 def parse_json(body: bytes, max_depth: int) -> Any:
     """Strict JSON: UTF-8 only, no NaN or Infinity, no duplicate keys, nested at most ``max_depth``."""
+    document = fast_json.parse(body)
+    if document is fast_json.UNSURE:
+        document = _parse_strictly(body, max_depth)
+    if body.count(b"{") + body.count(b"[") > max_depth and nested_deeper_than(body, max_depth):
+        raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth)
+    return document
+
+
+def _parse_strictly(body: bytes, max_depth: int) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -155,8 +165,6 @@ def parse_json(body: bytes, max_depth: int) -> Any:
         raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth) from None
     except ValueError as exc:
         raise InvalidInput("body is not valid JSON: %s" % exc) from None
-    if body.count(b"{") + body.count(b"[") > max_depth and nested_deeper_than(body, max_depth):
-        raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth)
     return document
 
 
