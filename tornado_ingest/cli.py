@@ -1,6 +1,7 @@
 """The ``tornado-ingest`` command.
 
     tornado-ingest [--config PATH] [--port N] [--address A] [--processes N] [--log-level L] [--log-format F]
+                   [--event-loop auto|asyncio|uvloop]
     tornado-ingest check-config PATH
     tornado-ingest hash-key [--new]
 
@@ -26,7 +27,13 @@ PROG = "tornado-ingest"
 EXIT_CONFIG_ERROR = 2
 
 #: the flags that override a ``server`` setting: flag -> key
-SERVER_FLAGS = {"--port": "port", "--address": "address", "--processes": "processes", "--log-format": "log_format"}
+SERVER_FLAGS = {
+    "--port": "port",
+    "--address": "address",
+    "--processes": "processes",
+    "--log-format": "log_format",
+    "--event-loop": "event_loop",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,7 @@ from tornado_ingest.settings import SinkSpec
 log = logging.getLogger(__name__)
 
 #: server settings a running process keeps: they were used to bind and to fork
-FIXED_AT_START = ("port", "address", "processes", "management_port", "management_address")
+FIXED_AT_START = ("port", "address", "processes", "management_port", "management_address", "event_loop")
 
 
 def same_sink(old: SinkSpec, new: SinkSpec) -> bool:

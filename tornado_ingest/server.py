@@ -13,6 +13,7 @@ from typing import Callable, List, Optional
 import tornado.httpserver
 import tornado.netutil
 
+from tornado_ingest import event_loop
 from tornado_ingest.app import IngestApplication, make_app, make_management_app
 from tornado_ingest.config import Config
 from tornado_ingest.reload import Reloader
@@ -61,23 +62,27 @@ def run_service(config: Config, load: Optional[Callable[[], Config]] = None) -> 
     if listeners is None:
         return 1
     processes = config.server.processes or os.cpu_count() or 1
+    loop = config.server.event_loop
     log.info(
-        "listening on %s port %s (config: %s, %d process%s)",
+        "listening on %s port %s (config: %s, %d process%s, event loop: %s)",
         config.server.address,
         _ports(listeners.ingest),
         config.source,
         processes,
         "es" if processes > 1 else "",
+        event_loop.describe(loop),
     )
     if listeners.management:
         address = config.server.management_address or config.server.address
         log.info("management listener on %s port %s", address, _ports(listeners.management))
     if processes == 1:
-        return asyncio.run(serve(config, listeners, load=load))
+        return event_loop.run(serve(config, listeners, load=load), loop)
     from tornado_ingest.workers import supervise
 
     supervisor = os.getpid()
-    return supervise(processes, lambda: asyncio.run(serve(config, listeners, supervisor=supervisor, load=load)))
+    return supervise(
+        processes, lambda: event_loop.run(serve(config, listeners, supervisor=supervisor, load=load), loop)
+    )
 
 
 def _http_server(app: IngestApplication, settings: ServerSettings) -> tornado.httpserver.HTTPServer:

@@ -33,6 +33,7 @@ from voluptuous import (
 
 from sinks.base import Sink
 from sinks.validation import SECONDS, TIMEOUT, describe_invalid
+from tornado_ingest import event_loop
 from tornado_ingest.schemas import EventSchema
 
 
@@ -75,6 +76,14 @@ def _networks(value: Any) -> Tuple[str, ...]:
         except ValueError:
             raise Invalid("expected an address or a network (CIDR), e.g. 10.0.0.0/8", path=[index]) from None
     return tuple(str(cidr) for cidr in value)
+
+
+def _event_loop(value: Any) -> str:
+    if value not in event_loop.CHOICES:
+        raise Invalid("expected %s" % ", ".join(event_loop.CHOICES))
+    if value == "uvloop" and not event_loop.uvloop_installed():
+        raise Invalid("uvloop is not installed: pip install 'tornado-ingest[speedups]', or auto or asyncio")
+    return str(value)
 
 
 def _whole(minimum: int, maximum: Optional[int], message: str) -> Any:
@@ -122,6 +131,9 @@ class ServerSettings:
     )
     shutdown_delay: float = setting(
         0.0, SECONDS, "seconds a stop keeps serving, /ready already 503, before the listener closes"
+    )
+    event_loop: str = setting(
+        "auto", _event_loop, "auto: uvloop when installed (the speedups extra), else asyncio; asyncio; uvloop"
     )
 
 

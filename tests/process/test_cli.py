@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -92,6 +93,7 @@ def test_bad_config_is_one_line_and_a_nonzero_exit(tmp_path, text, expected):
         (("--port", "70000"), "bad flag --port 70000: expected a port number (0-65535)"),
         (("--port", "eighty"), "bad flag --port eighty: expected a port number (0-65535)"),
         (("--processes", "-1"), "bad flag --processes -1: expected a number of processes (0: one per core)"),
+        (("--event-loop", "trio"), "bad flag --event-loop trio: expected auto, asyncio, uvloop"),
     ],
 )
 def test_a_bad_flag_is_one_line_and_exit_2(tmp_path, flags, expected):
@@ -138,3 +140,15 @@ def test_log_format_json_is_one_object_per_line(service_factory):
     assert access["msgid"] == REFERENCE_REQUEST["params"]["msgid"] and access["status"] == 200
     assert access["dataset"] == "example" and access["events"] == 1 and access["bytes"] > 0
     assert {"time", "level", "message", "method", "path", "duration_ms", "remote"} <= set(access)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop", "auto"])
+def test_the_event_loop_serves_and_drains(service_factory, tmp_path, loop):
+    if loop != "asyncio" and importlib.util.find_spec("uvloop") is None:
+        skip_or_fail("uvloop is not installed here (the speedups extra)")
+    service = service_factory("--port", "0", "--address", "127.0.0.1", "--event-loop", loop)
+    assert "event loop: %s" % ("asyncio" if loop == "asyncio" else "uvloop") in "".join(service.log)
+    assert service.post("/v2/data/in/example", REFERENCE_REQUEST)[0] == 200
+    assert service.stop() == 0
+    service.wait_for("sinks closed")
+    assert json.loads((tmp_path / "data" / "example.jsonl").read_text())["event"] == REFERENCE_REQUEST["data"]

@@ -117,6 +117,7 @@ def test_dataset_without_entry_topic_is_allowed():
         ({**minimal(), "server": {"port": "eighty"}}, "server.port: expected a port number"),
         ({**minimal(), "server": {"port": 70000}}, "server.port: expected a port number"),
         ({**minimal(), "server": {"max_body_bytes": 0}}, "server.max_body_bytes:"),
+        ({**minimal(), "server": {"event_loop": "trio"}}, "server.event_loop: expected auto, asyncio, uvloop"),
         ({**minimal(), "sink": {}}, "sink: unknown key (did you mean 'sinks'?)"),
         ({"datasets": {}}, "sinks: is required"),
         ({"sinks": {}, "datasets": {}}, "sinks: define at least one sink"),
@@ -168,3 +169,13 @@ def test_unreadable_file(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(str(tmp_path / "missing.yaml"))
     assert "cannot read config" in str(caught.value)
+
+
+def test_event_loop_uvloop_without_uvloop_names_the_key_and_the_extra(monkeypatch):
+    from tornado_ingest import event_loop
+
+    monkeypatch.setattr(event_loop, "uvloop_installed", lambda: False)
+    message = config_error({**minimal(), "server": {"event_loop": "uvloop"}})
+    assert "server.event_loop: uvloop is not installed: pip install 'tornado-ingest[speedups]'" in message
+    assert parse_config({**minimal(), "server": {"event_loop": "auto"}}).server.event_loop == "auto"
+    assert event_loop.describe("auto") == "asyncio (uvloop is not installed)"
