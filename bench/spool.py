@@ -101,9 +101,9 @@ def _spool_of(server: Server) -> Dict[str, Any]:
 
 def measure_happy_path(runner: Runner, name: str, lay: Layout) -> List[List[str]]:
     args = runner.args
-    off_backend = make_backends([name], args.rabbitmq_url)[0]
+    off_backend = make_backends([name], args.rabbitmq_url, args.kafka_driver)[0]
     spool_dir = os.path.join(runner.workdir, "spool-%s" % uuid.uuid4().hex[:8])
-    on_backend = SpooledBackend(make_backends([name], args.rabbitmq_url)[0], spool_dir)
+    on_backend = SpooledBackend(make_backends([name], args.rabbitmq_url, args.kafka_driver)[0], spool_dir)
     servers = [runner.start_service(off_backend, 1, lay), runner.start_service(on_backend, 1, lay)]
     rows = []
     try:
@@ -152,7 +152,7 @@ def measure_happy_path(runner: Runner, name: str, lay: Layout) -> List[List[str]
 
 def measure_replay(runner: Runner, name: str, lay: Layout) -> List[str]:
     spool_dir = os.path.join(runner.workdir, "spool-replay-%s" % uuid.uuid4().hex[:8])
-    inner = make_backends([name], runner.args.rabbitmq_url)[0]
+    inner = make_backends([name], runner.args.rabbitmq_url, runner.args.kafka_driver)[0]
     backend = SpooledBackend(inner, spool_dir, replay_rate=UNCAPPED, prefill=REPLAY_RECORDS)
     server = runner.start_service(backend, 1, lay)
     try:
