@@ -57,6 +57,12 @@ def targets(summaries: Dict[Key, Summary], outcome: Outcome, args: Namespace, ba
     c, wide = args.connections, args.upstream_connections or args.connections
     rows: List[List[str]] = []
 
+    def not_measured(*names: str) -> str:
+        for label, why in outcome.skipped.items():
+            if label.split(" (")[0] in names:
+                return "not measured: %s skipped (%s)" % (label, why.splitlines()[0].rstrip(":"))
+        return "not measured"
+
     def get(processes: int, payload: str, server: str, conns: int = c) -> Optional[Summary]:
         return summaries.get((processes, payload, conns, server))
 
@@ -68,9 +74,10 @@ def targets(summaries: Dict[Key, Summary], outcome: Outcome, args: Namespace, ba
         label: str,
         payload: str,
         extra: str = "",
+        names: Tuple[str, ...] = (),
     ) -> None:
         if top is None or base is None or not base.rps:
-            rows.append([what, "≥ %.2f" % target, "not measured", "–"])
+            rows.append([what, "≥ %.2f" % target, not_measured(*names), "–"])
             return
         value = top.rps / base.rps
         measured = "%.2f (%s%s)" % (value, pair(top, base, label, payload), extra)
@@ -91,6 +98,7 @@ def targets(summaries: Dict[Key, Summary], outcome: Outcome, args: Namespace, ba
         get(1, "single", BARE),
         "service on uvloop / bare on the plain loop",
         "single",
+        names=("file-uvloop", "bare-uvloop"),
     )
     ratio(
         "batch of 100, file sink, 1 process, %d conns" % c,
@@ -109,6 +117,7 @@ def targets(summaries: Dict[Key, Summary], outcome: Outcome, args: Namespace, ba
             get(1, payload, "file", wide),
             "kafka / file",
             payload,
+            names=("kafka", "file"),
         )
     rows.append(kafka_single(get(1, "single", "kafka", wide), wide))
     rows.append(kafka_batch(get(1, "batch", "kafka", wide), wide))
@@ -124,6 +133,7 @@ def targets(summaries: Dict[Key, Summary], outcome: Outcome, args: Namespace, ba
             "2 / 1 processes",
             payload,
             context,
+            names=("kafka",),
         )
     rows += memory_rows(outcome)
     return rows
