@@ -180,7 +180,8 @@ def method(outcome: Outcome, context: dict) -> List[str]:
             context["rabbitmq"],
         ),
         "- Variants, all on the file sink: `file-schema` (a JSON Schema on the dataset; batches only), "
-        "`file-idempotency` (`idempotency: {window: 24h}`, in-process store), `file-receipts` (`receipts: true`), "
+        "`file-idempotency` (`idempotency: {window: 24h}`, in-process store; at its default `max_keys` of 100,000 a "
+        "long run fills it and the oldest are forgotten, as in a busy deployment), `file-receipts` (`receipts: true`), "
         "`file-uvloop`; they run at 1 process and %d connections." % args.connections,
         "- The wide group (%s connections, as the upstream figures were) has the ceiling, file, Kafka and the target; "
         "%s processes have the ceiling, file, Kafka and RabbitMQ."
