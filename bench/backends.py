@@ -35,6 +35,7 @@ class Backend:
     topic = TOPIC
     dataset: Dict[str, Any] = {}  # the bench dataset's options beside sink and entry_topic
     event_loop = "asyncio"  # the service's --event-loop (bench.loops), when it has the flag
+    management = False  # open the management listener (its /health shows each sink's details)
 
     def unavailable(self) -> Optional[str]:
         return None

@@ -34,7 +34,7 @@ class LoopSupport:
         if not self.uvloop:
             return "uvloop is not installed (pip install uvloop, or the speedups extra)"
         if not self.service_flag:
-            return "the service has no --event-loop flag (python -m tornado_ingest --help does not list it)"
+            return "the service has no --event-loop flag: `python -m tornado_ingest --help` does not list it"
         return None
 
     def describe(self) -> str:

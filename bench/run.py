@@ -59,6 +59,7 @@ class Server:
     url: str
     backend: Optional[Backend] = None
     headers: Tuple[str, ...] = ()
+    management: Optional[str] = None  # the management listener's base URL, when the backend asked for one
 
     def alive(self) -> bool:
         return self.proc is None or self.proc.alive()
@@ -115,8 +116,11 @@ class Runner:
 
     def start_service(self, backend: Backend, processes: int, lay: Layout) -> Server:
         sink = backend.config(self.workdir, self.procs, lay.load_cpu)
+        server: Dict[str, object] = {"address": "127.0.0.1"}
+        if backend.management:
+            server["management_port"] = free_port()
         config = {
-            "server": {"address": "127.0.0.1"},
+            "server": server,
             "sinks": {"bench": sink},
             "datasets": {"bench": {"sink": "bench", "entry_topic": backend.topic, **backend.dataset}},
         }
@@ -143,7 +147,8 @@ class Runner:
         proc = self.procs.start("service-%s-p%d" % (backend.name, processes), argv, cpu=lay.server_cpu)
         base = "http://127.0.0.1:%d" % port
         wait_ready(proc, base + "/ready", timeout=45)
-        return Server(backend.name, proc, base + "/v2/data/in/bench", backend)
+        management = "http://127.0.0.1:%s" % server["management_port"] if backend.management else None
+        return Server(backend.name, proc, base + "/v2/data/in/bench", backend, management=management)
 
     def start_all(self, processes: int, lay: Layout, sink_names: List[str]) -> List[Server]:
         if processes > 1:

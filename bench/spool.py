@@ -50,6 +50,7 @@ class SpooledBackend(Backend):
     def __init__(self, inner: Backend, directory: str, replay_rate: Optional[int] = None, prefill: int = 0):
         self.inner, self.directory, self.replay_rate, self.prefill = inner, directory, replay_rate, prefill
         self.name = inner.name + "+spool"
+        self.management = True  # the spool's figures are in /health's details, shown there
 
     @property  # type: ignore[override]
     def topic(self) -> str:
@@ -94,7 +95,8 @@ def _record(number: int) -> Record:
 
 
 def _spool_of(server: Server) -> Dict[str, Any]:
-    health = server.url.replace("/v2/data/in/bench", "/health")
+    assert server.management is not None, "a spooled backend opens the management listener"
+    health = server.management + "/health"
     with urllib.request.urlopen(health, timeout=10) as response:
         return json.loads(response.read())["result"]["sinks"][SINK_NAME]["spool"]
 
