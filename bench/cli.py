@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke check: %(rounds)d rounds of %(duration).0f s, %(warmup).0f s warm-up (~2 min)" % QUICK,
+        help="smoke check: %(rounds)d rounds of %(duration).0f s, %(warmup).0f s warm-up (~4 min)" % QUICK,
     )
     p.add_argument("--duration", type=float, help="seconds per measurement (default %.0f)" % FULL["duration"])
     p.add_argument(
