@@ -221,7 +221,7 @@ class Runner:
             for server in live[shift:] + live[:shift]:
                 if not server.alive():
                     continue
-                label = "p%d %-6s c%-3d round %d/%d %-8s" % (
+                label = "p%d %-6s c%-3d round %d/%d %-16s" % (
                     processes,
                     payload,
                     connections,
