@@ -34,6 +34,8 @@ class Backend:
     name = ""
     topic = TOPIC
     dataset: Dict[str, Any] = {}  # the bench dataset's options beside sink and entry_topic
+    event_loop = "asyncio"  # the service's --event-loop (bench.loops), when it has the flag
+    management = False  # open the management listener (its /health shows each sink's details)
 
     def unavailable(self) -> Optional[str]:
         return None
@@ -100,21 +102,51 @@ class FileSchemaBackend(FileBackend):
         return "Python module 'jsonschema_rs' is not installed (the schemas extra)" if missing else None
 
 
+class FileUvloopBackend(FileBackend):
+    """The file sink with the service on uvloop (the speedups extra), against the ceiling on the plain loop."""
+
+    name = "file-uvloop"
+    event_loop = "uvloop"
+
+
+class FileIdempotencyBackend(FileBackend):
+    """The file sink, its dataset retry-safe with the in-process store; wrk sends a fresh msgid per request."""
+
+    name = "file-idempotency"
+    dataset = {"idempotency": {"window": "24h"}}
+
+
+class FileReceiptsBackend(FileBackend):
+    """The file sink, every answer carrying receipts (``receipts: true`` on the dataset)."""
+
+    name = "file-receipts"
+    dataset = {"receipts": True}
+
+
+KAFKA_DRIVERS = ("kafka-python", "confluent")
+
+
 class KafkaBackend(Backend):
-    """librdkafka's mock cluster in a helper process; kafka-python 3.x needs api_version 2.3 with it."""
+    """librdkafka's mock cluster in a helper process; kafka-python 3.x needs api_version 2.3 with it.
+
+    ``driver`` is the sink's ``driver`` option; kafka-python, the sink's default, is left unsaid so
+    the bench also drives builds that predate the option.
+    """
 
     name = "kafka"
 
-    def __init__(self) -> None:
+    def __init__(self, driver: str = "kafka-python") -> None:
+        self.driver = driver
         self.holder: Optional[Proc] = None
         self.procs: Optional[Processes] = None
 
     def unavailable(self) -> Optional[str]:
-        missing = _missing_module("kafka", "confluent_kafka")
+        needs = ("confluent_kafka",) if self.driver == "confluent" else ("kafka", "confluent_kafka")
+        missing = _missing_module(*needs)
         if missing:
             return (
                 "Python module %r is not installed "
-                "(the kafka sink needs kafka-python; the mock cluster confluent-kafka)" % missing
+                "(the kafka sink's %s driver, or confluent-kafka for the mock cluster)" % (missing, self.driver)
             )
         return None
 
@@ -124,6 +156,8 @@ class KafkaBackend(Backend):
             "kafka-mock-%s" % uuid.uuid4().hex[:6], [sys.executable, "-m", "bench.kafka_mock"], cpu=cpu
         )
         bootstrap = _read_bootstrap(self.holder)
+        if self.driver == "confluent":
+            return {"type": "kafka", "driver": "confluent", "bootstrap_servers": bootstrap}
         return {"type": "kafka", "bootstrap_servers": bootstrap, "producer": {"api_version": "2.3"}}
 
     def close(self) -> None:
@@ -209,11 +243,18 @@ def safe_url(url: str) -> str:
     return url
 
 
-def make_backends(names: List[str], rabbitmq_url: str) -> List[Backend]:
+#: every server the bench can start besides the ceiling, in the order the tables show them
+SINKS = ("file", "file-uvloop", "file-schema", "file-idempotency", "file-receipts", "kafka", "rabbitmq")
+
+
+def make_backends(names: List[str], rabbitmq_url: str, kafka_driver: str = "kafka-python") -> List[Backend]:
     known = {
         "file": FileBackend,
+        "file-uvloop": FileUvloopBackend,
         "file-schema": FileSchemaBackend,
-        "kafka": KafkaBackend,
+        "file-idempotency": FileIdempotencyBackend,
+        "file-receipts": FileReceiptsBackend,
+        "kafka": lambda: KafkaBackend(kafka_driver),
         "rabbitmq": lambda: RabbitBackend(rabbitmq_url),
     }
     return [known[name]() for name in names]

@@ -4,6 +4,7 @@ No validation, no record, no sink, no logging: whatever the service does beyond
 this is its overhead, so every figure is also shown as a ratio to this one.
 
     python -m bench.bare --port N [--address A] [--processes N] [--json auto|json|orjson]
+                         [--event-loop asyncio|uvloop]
 
 It stops on SIGTERM, and also when its stdin closes (the bench died), so it
 never outlives the run that started it.
@@ -21,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Coroutine, List, Tuple
 
 import tornado.httpserver
 import tornado.netutil
@@ -95,6 +96,16 @@ async def serve(sockets: List, json_name: str) -> None:
     server.stop()
 
 
+def run(main: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run ``main`` on the plain asyncio loop or on uvloop (as the service's ``--event-loop`` does)."""
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+
+
 def exit_on_stdin_eof(children: List[int]) -> None:
     def watch() -> None:
         try:
@@ -121,17 +132,18 @@ def main() -> int:
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--json", default="auto", choices=["auto", "json", "orjson"])
+    parser.add_argument("--event-loop", default="asyncio", choices=["asyncio", "uvloop"])
     args = parser.parse_args()
     sockets = tornado.netutil.bind_sockets(args.port, args.address)
     if args.processes <= 1:
         exit_on_stdin_eof([])
-        asyncio.run(serve(sockets, args.json))
+        run(serve(sockets, args.json), args.event_loop)
         return 0
     children: List[int] = []
     for _ in range(args.processes):
         pid = os.fork()
         if pid == 0:
-            asyncio.run(serve(sockets, args.json))
+            run(serve(sockets, args.json), args.event_loop)
             os._exit(0)
         children.append(pid)
     exit_on_stdin_eof(children)

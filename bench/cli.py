@@ -1,8 +1,10 @@
 """``python -m bench``: measure the service against a bare Tornado handler, print, write RESULTS.md.
 
-python -m bench                 # the full run, ~12 minutes: 3 rounds of 10 s each
-python -m bench --quick         # a ~2-minute smoke check of the harness
-python -m bench --soak 300      # the full run, then 5 minutes watching the service's RSS
+python -m bench                 # the full run, under 20 minutes: 3 rounds of 10 s each
+python -m bench --quick         # a few-minute smoke check of the harness
+python -m bench --soak 300      # the full run, then 5 minutes per sink watching the service's RSS
+python -m bench --target URL    # also drive another endpoint of this API, beside the service
+python -m bench --kafka-driver confluent   # the Kafka sink on its confluent-kafka driver
 python -m bench --spool --quick # only the spool: happy path with it on against off, and its replay rate
 """
 
@@ -18,12 +20,13 @@ import sys
 import tempfile
 from typing import List, Optional
 
-from bench import machine, payloads, report, wrk
-from bench.backends import make_backends, safe_url
+from bench import loops, machine, payloads, report, target, wrk
+from bench.backends import KAFKA_DRIVERS, SINKS, make_backends, safe_url
 from bench.procs import Processes
-from bench.run import Outcome, Runner
+from bench.run import ONLY_BATCH, ONLY_SINGLE, SEVERAL, WIDE, Outcome, Runner, Server
+from bench.summary import summarise
 
-SINKS = ("file", "file-schema", "kafka", "rabbitmq")
+SOAK_SINKS = ("file", "kafka", "rabbitmq")
 DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 SPOOL_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "SPOOL.md")
 FULL = {"duration": 10.0, "warmup": 2.0, "rounds": 3}
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke check: %(rounds)d rounds of %(duration).0f s, %(warmup).0f s warm-up (~2 min)" % QUICK,
+        help="smoke check: %(rounds)d rounds of %(duration).0f s, %(warmup).0f s warm-up (~4 min)" % QUICK,
     )
     p.add_argument("--duration", type=float, help="seconds per measurement (default %.0f)" % FULL["duration"])
     p.add_argument(
@@ -62,14 +65,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--upstream-connections",
         type=int,
         default=50,
-        help="also measure Kafka, single events, 1 process at this many connections, "
+        help="also measure the ceiling, file, Kafka and the target at 1 process at this many connections, "
         "as the upstream figures were (default 50; 0: no)",
     )
     p.add_argument(
         "--sinks",
         type=_list(str, SINKS),
         default=list(SINKS),
-        help="comma-separated (default file,file-schema,kafka,rabbitmq)",
+        help="comma-separated servers besides the ceiling (default %s)" % ",".join(SINKS),
+    )
+    p.add_argument(
+        "--kafka-driver",
+        default="kafka-python",
+        choices=KAFKA_DRIVERS,
+        help="the Kafka sink's driver option (default kafka-python; confluent needs confluent-kafka)",
+    )
+    p.add_argument(
+        "--target",
+        metavar="URL",
+        help="also drive this running endpoint (POST URL/v2/data/in/DATASET) with the same bodies, "
+        "beside the service at 1 process; answers >= 400 count as errors",
+    )
+    p.add_argument("--target-dataset", default="bench", help="dataset id on --target (default bench)")
+    p.add_argument(
+        "--target-header",
+        action="append",
+        default=[],
+        type=_header,
+        metavar="'NAME: VALUE'",
+        help="a header for every request to --target (repeatable), e.g. an API key",
     )
     p.add_argument("--processes", type=_list(int), default=[1, 2], help="service --processes values (default 1,2)")
     p.add_argument(
@@ -101,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="also load the service this long and sample its RSS (the memory target: 300)",
     )
-    p.add_argument("--soak-sink", default="file", choices=SINKS, help="sink for --soak (default file)")
+    p.add_argument(
+        "--soak-sinks",
+        type=_list(str, SOAK_SINKS),
+        default=list(SOAK_SINKS),
+        help="sinks for --soak, one after the other (default file,kafka,rabbitmq)",
+    )
     p.add_argument("--soak-processes", type=int, default=1, help="service processes for --soak (default 1)")
     p.add_argument("--soak-interval", type=float, default=5.0, help="seconds between RSS samples (default 5)")
     p.add_argument("--soak-only", action="store_true", help="with --soak: skip the matrix")
@@ -115,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", help="where to write the results (default bench/RESULTS.md; with --spool, bench/SPOOL.md)"
     )
     return p
+
+
+def _header(text: str) -> str:
+    try:
+        return target.parse_header(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
@@ -148,35 +184,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     cpus = machine.usable_cpus()
     outcome = Outcome()
-    available = []
-    for backend in make_backends(args.sinks, args.rabbitmq_url):
-        why = backend.unavailable()
-        if why:
-            outcome.skipped[backend.name] = why
-            print("bench: skipping the %s sink: %s" % (backend.name, why), file=sys.stderr)
-        else:
-            available.append(backend.name)
-    if not args.spool:
-        print(plan(args, available))
+    support = loops.detect()
+    available = _available(args, support, outcome)
     workdir = tempfile.mkdtemp(prefix="tornado-ingest-bench-")
     procs = Processes(workdir)
     bodies = payloads.write_bodies(workdir)
-    runner = Runner(args, wrk_path, procs, workdir, bodies, cpus, outcome)
+    target_server = _target(args, bodies, outcome)
+    if not args.spool:
+        print(plan(args, available, target_server is not None))
+    runner = Runner(args, wrk_path, procs, workdir, bodies, cpus, outcome, support, target_server)
     try:
         if args.spool:
             return _spool_only(runner, available, args)
         if not args.soak_only:
             runner.run_matrix(available)
         if args.soak:
-            runner.run_soak()
+            from bench.soak import run_soaks
+
+            run_soaks(runner)
     except KeyboardInterrupt:
         print("\nbench: interrupted; stopping every process it started", file=sys.stderr)
         return 130
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
-    summaries = report.summarise(outcome)
-    print(report.console(summaries, outcome, args.connections, args.upstream_connections))
+    summaries = summarise(outcome)
+    bare_json = _bare_json(args.bare_json)
+    print(report.console(summaries, outcome, args, bare_json))
     context = {
         "args": args,
         "command": "python -m bench" + ("" if not argv else " " + " ".join(shlex.quote(a) for a in argv)),
@@ -185,8 +219,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         "libraries": machine.library_versions(),
         "wrk_version": wrk.version(wrk_path),
         "body_sizes": {kind: len(payloads.body(n)) for kind, n in payloads.EVENTS.items()},
-        "bare_json": _bare_json(args.bare_json),
+        "bare_json": bare_json,
         "rabbitmq": safe_url(args.rabbitmq_url),
+        "loops": support.describe(),
+        "target": target_server.url if target_server else None,
     }
     with open(args.output, "w") as handle:
         handle.write(report.markdown(summaries, outcome, context))
@@ -211,20 +247,67 @@ def _spool_only(runner: Runner, sinks: List[str], args: argparse.Namespace) -> i
     return 0
 
 
-def plan(args: argparse.Namespace, sinks: List[str]) -> str:
-    servers = 1 + len(sinks)
-    per = args.warmup + args.duration
+def _available(args: argparse.Namespace, support: loops.LoopSupport, outcome: Outcome) -> List[str]:
+    """The chosen servers that can run here; the others are skipped with the reason."""
+    found = []
+    for backend in make_backends(args.sinks, args.rabbitmq_url, args.kafka_driver):
+        why = backend.unavailable()
+        if backend.event_loop == loops.UVLOOP:
+            why = why or support.uvloop_missing()
+        if why:
+            outcome.skipped[backend.name] = why
+            print("bench: skipping %s: %s" % (backend.name, why), file=sys.stderr)
+        else:
+            found.append(backend.name)
+    if not support.service_flag:
+        outcome.notes.append(
+            "the service has no `--event-loop` flag: it ran on its own default loop, which may not be the "
+            "ceiling's plain asyncio loop"
+        )
+    return found
+
+
+def _target(args: argparse.Namespace, bodies: dict, outcome: Outcome) -> Optional[Server]:
+    """The --target as a server to measure, or None (skipped, with the reason) when nothing answers there."""
+    if not args.target:
+        return None
+    url = target.ingest_url(args.target, args.target_dataset)
+    status, note = target.probe(url, bodies["single"], args.target_header)
+    print("bench: --target %s %s" % (url, note), file=sys.stderr)
+    if status is None:
+        outcome.skipped[target.NAME] = "%s %s" % (url, note)
+        return None
+    if status >= 400:
+        outcome.notes.append("the target %s %s" % (url, note))
+    return Server(target.NAME, None, url, headers=tuple(args.target_header))
+
+
+def plan(args: argparse.Namespace, sinks: List[str], with_target: bool = False) -> str:
+    """How many measurements the matrix will make, and about how long it will take."""
     count = 0
+    servers = ["bare", *sinks]
+    if "file-uvloop" in sinks:
+        servers.append("bare-uvloop")
+    if with_target:
+        servers.append(target.NAME)
     for processes in args.processes:
-        count += servers * len(args.payloads) * args.rounds
-        if processes == 1 and "kafka" in sinks and args.upstream_connections and "single" in args.payloads:
-            count += 2 * args.rounds
-    total = count * per + (args.soak or 0)
+        members = servers if processes == 1 else [name for name in servers if name in SEVERAL]
+        for payload in args.payloads:
+            skip = ONLY_BATCH if payload == "single" else ONLY_SINGLE
+            count += len([name for name in members if name not in skip]) * args.rounds
+            wide = [name for name in members if name in WIDE]
+            if processes == 1 and args.upstream_connections not in (0, args.connections) and len(wide) > 1:
+                count += len(wide) * args.rounds
+    starts = sum(
+        len(servers) if p == 1 else len([n for n in servers if n in SEVERAL]) for p in args.processes
+    )  # ~3 s each
+    soak = (args.soak or 0) * len(args.soak_sinks) if args.soak else 0
+    total = count * (args.warmup + args.duration) + starts * 3 + soak
     return "bench: %d measurements of %.0f s (+%.0f s warm-up)%s: about %.0f minutes" % (
         count,
         args.duration,
         args.warmup,
-        " and a %.0f s soak" % args.soak if args.soak else "",
+        " and %d soaks of %.0f s" % (len(args.soak_sinks), args.soak) if args.soak else "",
         total / 60 + 0.5,
     )
 

@@ -6,6 +6,12 @@ rotates per round, so slow drift hurts no one more than another), each after a
 short warm-up. With two or more CPUs and one process, servers are pinned to one
 CPU and wrk (and the mock Kafka broker) to another; with several processes
 nothing is pinned, since the workers need the CPUs that wrk also needs.
+
+Not every server is in every group (``members``): the feature variants and the
+uvloop pair run at one process and the main connection count, the schema only on
+batches; the wide group (``--upstream-connections``) has the ceiling, file,
+Kafka and the target; several processes have the ceiling, file, Kafka and
+RabbitMQ. That keeps the full run near 20 minutes on two cores.
 """
 
 from __future__ import annotations
@@ -13,16 +19,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from bench import wrk
+from bench import target, wrk
 from bench.backends import Backend, make_backends
-from bench.procs import Proc, Processes, StartFailed, free_port, rss_bytes, wait_ready
+from bench.loops import PLAIN, UVLOOP, LoopSupport
+from bench.procs import Proc, Processes, StartFailed, free_port, wait_ready
 
 BARE = "bare"
+BARE_UVLOOP = "bare-uvloop"
+ONLY_SINGLE = (BARE_UVLOOP, "file-uvloop")
+ONLY_BATCH = ("file-schema",)
+WIDE = (BARE, "file", "kafka", target.NAME)  # the group at --upstream-connections
+SEVERAL = (BARE, "file", "kafka", "rabbitmq")  # the servers at --processes 2 and up
 Key = Tuple[int, str, int, str]  # processes, payload, connections, server
 
 
@@ -45,9 +55,14 @@ def layout(processes: int, cpus: List[int], pin: bool) -> Layout:
 @dataclass
 class Server:
     name: str
-    proc: Proc
+    proc: Optional[Proc]  # None: the --target, which the bench did not start
     url: str
     backend: Optional[Backend] = None
+    headers: Tuple[str, ...] = ()
+    management: Optional[str] = None  # the management listener's base URL, when the backend asked for one
+
+    def alive(self) -> bool:
+        return self.proc is None or self.proc.alive()
 
 
 @dataclass
@@ -55,7 +70,8 @@ class Outcome:
     results: Dict[Key, List[wrk.Result]] = field(default_factory=dict)
     skipped: Dict[str, str] = field(default_factory=dict)  # "kafka (2 processes)" -> why
     layouts: Dict[int, str] = field(default_factory=dict)
-    soak: Optional[dict] = None
+    soaks: List[dict] = field(default_factory=list)  # one per --soak-sinks entry that ran
+    notes: List[str] = field(default_factory=list)  # what the reader must know about this run
 
 
 class Runner:
@@ -68,13 +84,16 @@ class Runner:
         bodies: Dict[str, str],
         cpus: List[int],
         outcome: Outcome,
+        loops: LoopSupport,
+        target_server: Optional[Server] = None,
     ):
         self.args, self.wrk_path, self.procs = args, wrk_path, procs
         self.workdir, self.bodies, self.cpus, self.outcome = workdir, bodies, cpus, outcome
+        self.loops, self.target = loops, target_server
 
     # -- servers --------------------------------------------------------------
 
-    def start_bare(self, processes: int, cpu: Optional[int]) -> Server:
+    def start_bare(self, processes: int, cpu: Optional[int], loop: str = PLAIN) -> Server:
         port = free_port()
         argv = [
             sys.executable,
@@ -86,16 +105,22 @@ class Runner:
             str(processes),
             "--json",
             self.args.bare_json,
+            "--event-loop",
+            loop,
         ]
-        proc = self.procs.start("bare-p%d" % processes, argv, cpu=cpu)
+        name = BARE if loop == PLAIN else BARE_UVLOOP
+        proc = self.procs.start("%s-p%d" % (name, processes), argv, cpu=cpu)
         base = "http://127.0.0.1:%d" % port
         wait_ready(proc, base + "/ready")
-        return Server(BARE, proc, base + "/v2/data/in/bench")
+        return Server(name, proc, base + "/v2/data/in/bench")
 
     def start_service(self, backend: Backend, processes: int, lay: Layout) -> Server:
         sink = backend.config(self.workdir, self.procs, lay.load_cpu)
+        server: Dict[str, object] = {"address": "127.0.0.1"}
+        if backend.management:
+            server["management_port"] = free_port()
         config = {
-            "server": {"address": "127.0.0.1"},
+            "server": server,
             "sinks": {"bench": sink},
             "datasets": {"bench": {"sink": "bench", "entry_topic": backend.topic, **backend.dataset}},
         }
@@ -117,15 +142,21 @@ class Runner:
             str(processes),
             "--log-level",
             self.args.service_log_level,
+            *self.loops.service_args(backend.event_loop),
         ]
         proc = self.procs.start("service-%s-p%d" % (backend.name, processes), argv, cpu=lay.server_cpu)
         base = "http://127.0.0.1:%d" % port
         wait_ready(proc, base + "/ready", timeout=45)
-        return Server(backend.name, proc, base + "/v2/data/in/bench", backend)
+        management = "http://127.0.0.1:%s" % server["management_port"] if backend.management else None
+        return Server(backend.name, proc, base + "/v2/data/in/bench", backend, management=management)
 
     def start_all(self, processes: int, lay: Layout, sink_names: List[str]) -> List[Server]:
+        if processes > 1:
+            sink_names = [name for name in sink_names if name in SEVERAL]
         servers = [self.start_bare(processes, lay.server_cpu)]
-        for backend in make_backends(sink_names, self.args.rabbitmq_url):
+        if "file-uvloop" in sink_names:
+            servers.append(self.start_bare(processes, lay.server_cpu, UVLOOP))
+        for backend in make_backends(sink_names, self.args.rabbitmq_url, self.args.kafka_driver):
             try:
                 servers.append(self.start_service(backend, processes, lay))
             except (StartFailed, RuntimeError, OSError) as exc:
@@ -135,7 +166,8 @@ class Runner:
 
     def stop_all(self, servers: List[Server]) -> None:
         for server in servers:
-            self.procs.stop(server.proc)
+            if server.proc is not None:
+                self.procs.stop(server.proc)
             if server.backend is not None:
                 server.backend.close()
 
@@ -147,26 +179,25 @@ class Runner:
     # -- measurements ---------------------------------------------------------
 
     def measure(self, server: Server, payload: str, connections: int, seconds: float, lay: Layout) -> wrk.Result:
-        body = self.bodies[payload]
+        body, threads, cpu = self.bodies[payload], self.args.threads, lay.load_cpu
         if self.args.warmup > 0:
-            wrk.run(self.wrk_path, server.url, body, connections, self.args.warmup, self.args.threads, lay.load_cpu)
-        result = wrk.run(self.wrk_path, server.url, body, connections, seconds, self.args.threads, lay.load_cpu)
+            wrk.run(self.wrk_path, server.url, body, connections, self.args.warmup, threads, cpu, server.headers)
+        result = wrk.run(self.wrk_path, server.url, body, connections, seconds, threads, cpu, server.headers)
         if server.backend is not None:
             server.backend.clear()
         return result
 
     def groups(self, processes: int, servers: List[Server]) -> List[Tuple[str, int, List[Server]]]:
-        found = [(payload, self.args.connections, servers) for payload in self.args.payloads]
-        upstream = self.args.upstream_connections
-        kafka = [s for s in servers if s.name in (BARE, "kafka")]
-        if (
-            processes == 1
-            and upstream
-            and upstream != self.args.connections
-            and "single" in self.args.payloads
-            and len(kafka) == 2
-        ):
-            found.append(("single", upstream, kafka))
+        """(payload, connections, members) to measure at this many processes."""
+        found = []
+        for payload in self.args.payloads:
+            skip = ONLY_BATCH if payload == "single" else ONLY_SINGLE
+            found.append((payload, self.args.connections, [s for s in servers if s.name not in skip]))
+        wide = self.args.upstream_connections
+        if processes == 1 and wide and wide != self.args.connections:
+            members = [s for s in servers if s.name in WIDE]
+            if len(members) > 1:
+                found += [(payload, wide, members) for payload in self.args.payloads]
         return found
 
     def run_matrix(self, sink_names: List[str]) -> None:
@@ -175,6 +206,8 @@ class Runner:
             self.outcome.layouts[processes] = lay.text
             print("\n== %d process%s: %s" % (processes, "es" if processes > 1 else "", lay.text))
             servers = self.start_all(processes, lay, sink_names)
+            if processes == 1 and self.target is not None:
+                servers.append(self.target)
             try:
                 for payload, connections, members in self.groups(processes, servers):
                     self.run_group(processes, payload, connections, members, lay)
@@ -186,9 +219,9 @@ class Runner:
         for number in range(self.args.rounds):
             shift = number % len(live) if live else 0
             for server in live[shift:] + live[:shift]:
-                if not server.proc.alive():
+                if not server.alive():
                     continue
-                label = "p%d %-6s c%-3d round %d/%d %-8s" % (
+                label = "p%d %-6s c%-3d round %d/%d %-16s" % (
                     processes,
                     payload,
                     connections,
@@ -208,73 +241,5 @@ class Runner:
                     % (label, result.rps, result.p50_ms, result.p99_ms, "  (%d errors / non-2xx)" % bad if bad else ""),
                     flush=True,
                 )
-                if not server.proc.alive():
+                if server.proc is not None and not server.proc.alive():
                     self.skip(server.name, processes, "the service died during the run:\n%s" % server.proc.log_tail())
-
-    # -- soak -----------------------------------------------------------------
-
-    def run_soak(self) -> None:
-        """Load the service for ``--soak`` seconds and sample its RSS (all workers) as it goes."""
-        args = self.args
-        processes = args.soak_processes
-        lay = layout(processes, self.cpus, args.pin)
-        backend = make_backends([args.soak_sink], args.rabbitmq_url)[0]
-        why = backend.unavailable()
-        if why:
-            self.skip("soak " + backend.name, processes, why)
-            return
-        print(
-            "\n== soak: %s sink, %d process(es), %ss at %d connections; %s"
-            % (backend.name, processes, args.soak, args.connections, lay.text)
-        )
-        try:
-            server = self.start_service(backend, processes, lay)
-        except (StartFailed, RuntimeError, OSError) as exc:
-            backend.close()
-            self.skip("soak " + backend.name, processes, "the service did not start: %s" % exc)
-            return
-        samples: List[Tuple[float, int]] = []
-        box: Dict[str, object] = {}
-        try:
-            wrk.run(
-                self.wrk_path,
-                server.url,
-                self.bodies["single"],
-                args.connections,
-                max(args.warmup, 5),
-                args.threads,
-                lay.load_cpu,
-            )
-
-            def load() -> None:
-                try:
-                    box["result"] = wrk.run(
-                        self.wrk_path,
-                        server.url,
-                        self.bodies["single"],
-                        args.connections,
-                        args.soak,
-                        args.threads,
-                        lay.load_cpu,
-                    )
-                except wrk.WrkFailed as exc:
-                    box["error"] = str(exc)
-
-            thread = threading.Thread(target=load, daemon=True)
-            start = time.monotonic()
-            thread.start()
-            while thread.is_alive():
-                samples.append((time.monotonic() - start, rss_bytes(server.proc.pid)))
-                print("  soak t=%5.0fs rss %.1f MiB" % (samples[-1][0], samples[-1][1] / 2**20), flush=True)
-                thread.join(args.soak_interval)
-        finally:
-            self.stop_all([server])
-        self.outcome.soak = {
-            "sink": backend.name,
-            "processes": processes,
-            "seconds": args.soak,
-            "samples": samples,
-            "result": box.get("result"),
-            "error": box.get("error"),
-            "layout": lay.text,
-        }

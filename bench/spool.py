@@ -50,6 +50,7 @@ class SpooledBackend(Backend):
     def __init__(self, inner: Backend, directory: str, replay_rate: Optional[int] = None, prefill: int = 0):
         self.inner, self.directory, self.replay_rate, self.prefill = inner, directory, replay_rate, prefill
         self.name = inner.name + "+spool"
+        self.management = True  # the spool's figures are in /health's details, shown there
 
     @property  # type: ignore[override]
     def topic(self) -> str:
@@ -94,16 +95,17 @@ def _record(number: int) -> Record:
 
 
 def _spool_of(server: Server) -> Dict[str, Any]:
-    health = server.url.replace("/v2/data/in/bench", "/health")
+    assert server.management is not None, "a spooled backend opens the management listener"
+    health = server.management + "/health"
     with urllib.request.urlopen(health, timeout=10) as response:
         return json.loads(response.read())["result"]["sinks"][SINK_NAME]["spool"]
 
 
 def measure_happy_path(runner: Runner, name: str, lay: Layout) -> List[List[str]]:
     args = runner.args
-    off_backend = make_backends([name], args.rabbitmq_url)[0]
+    off_backend = make_backends([name], args.rabbitmq_url, args.kafka_driver)[0]
     spool_dir = os.path.join(runner.workdir, "spool-%s" % uuid.uuid4().hex[:8])
-    on_backend = SpooledBackend(make_backends([name], args.rabbitmq_url)[0], spool_dir)
+    on_backend = SpooledBackend(make_backends([name], args.rabbitmq_url, args.kafka_driver)[0], spool_dir)
     servers = [runner.start_service(off_backend, 1, lay), runner.start_service(on_backend, 1, lay)]
     rows = []
     try:
@@ -152,7 +154,7 @@ def measure_happy_path(runner: Runner, name: str, lay: Layout) -> List[List[str]
 
 def measure_replay(runner: Runner, name: str, lay: Layout) -> List[str]:
     spool_dir = os.path.join(runner.workdir, "spool-replay-%s" % uuid.uuid4().hex[:8])
-    inner = make_backends([name], runner.args.rabbitmq_url)[0]
+    inner = make_backends([name], runner.args.rabbitmq_url, runner.args.kafka_driver)[0]
     backend = SpooledBackend(inner, spool_dir, replay_rate=UNCAPPED, prefill=REPLAY_RECORDS)
     server = runner.start_service(backend, 1, lay)
     try:

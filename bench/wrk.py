@@ -6,9 +6,11 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
+from bench.payloads import MSGID
 from bench.procs import pinned
 
 LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "post.lua")
@@ -48,8 +50,16 @@ def version(wrk: str) -> str:
 
 
 def run(
-    wrk: str, url: str, body_path: str, connections: int, seconds: float, threads: int = 1, cpu: Optional[int] = None
+    wrk: str,
+    url: str,
+    body_path: str,
+    connections: int,
+    seconds: float,
+    threads: int = 1,
+    cpu: Optional[int] = None,
+    headers: Sequence[str] = (),
 ) -> Result:
+    """One wrk run; every request gets a fresh msgid (see post.lua), ``headers`` are "Name: value" lines."""
     threads = max(1, min(threads, connections))
     argv: List[str] = [
         wrk,
@@ -63,6 +73,9 @@ def run(
         url,
         "--",
         body_path,
+        MSGID,
+        uuid.uuid4().hex[:12],
+        *headers,
     ]
     try:
         done = subprocess.run(pinned(argv, cpu), capture_output=True, text=True, timeout=seconds + 60)
