@@ -142,7 +142,7 @@ def parse_json(body: bytes, max_depth: int) -> Any:
     document = fast_json.parse(body)
     if document is fast_json.UNSURE:
         document = _parse_strictly(body, max_depth)
-    if body.count(b"{") + body.count(b"[") > max_depth and nested_deeper_than(body, max_depth):
+    if nested_deeper_than(body, max_depth):
         raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth)
     return document
 
@@ -182,13 +182,29 @@ def nested_deeper_than(body: bytes, max_depth: int) -> bool:
     it. Otherwise, exactly: escapes dropped (every quote left delimits a
     string), strings dropped, then peeled.
     """
-    if _peels_within(body.translate(None, _NOT_BRACKET), max_depth):
+    brackets = body.translate(None, _NOT_BRACKET)
+    if len(brackets) <= 2 * max_depth or _peels_within(brackets, max_depth):
         return False
     skeleton = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
     return not _peels_within(b"".join(skeleton.split(b'"')[::2]), max_depth)  # even pieces lie outside strings
 
 
 def _peels_within(brackets: bytes, levels: int) -> bool:
+    """Whether balanced brackets nest at most ``levels`` deep.
+
+    A round of two plain replaces peels one level or two (an array left empty
+    by the ``{}`` pass goes in the ``[]`` pass), several times faster than the
+    regular expression that peels exactly one; only an answer the rounds leave
+    open is settled level by level.
+    """
+    rounds, left = 0, brackets
+    while left and rounds < levels:
+        left = left.replace(b"{}", b"").replace(b"[]", b"")
+        rounds += 1
+    if left:
+        return False  # ``levels`` rounds peeled at least ``levels`` levels
+    if 2 * rounds <= levels:
+        return True
     for _ in range(levels):
         if not brackets:
             return True

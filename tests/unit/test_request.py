@@ -103,3 +103,14 @@ _values = st.recursive(
 def test_depth_on_the_bytes_matches_the_parsed_depth(value, max_depth, ascii_only):
     body = json.dumps(value, ensure_ascii=ascii_only, indent=None if max_depth % 2 else 1).encode("utf-8")
     assert nested_deeper_than(body, max_depth) == (_depth(value) > max_depth)
+
+
+@pytest.mark.parametrize("depth", range(1, 14))
+@pytest.mark.parametrize("max_depth", [1, 2, 5, 6, 7, 12])
+def test_depth_of_alternating_arrays_and_objects_at_the_limit(depth, max_depth):
+    # [{"a":[{"a":...}]}]: the fast peel takes two levels a round here, the exact one settles the rest
+    value: object = 0
+    for level in range(depth):
+        value = [value] if level % 2 else {"a": value}
+    body = json.dumps(value).encode()
+    assert nested_deeper_than(body, max_depth) == (depth > max_depth)
