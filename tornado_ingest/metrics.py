@@ -112,6 +112,7 @@ class Metrics:
         ).set(1)
         self._requests: Dict[Tuple[str, str, str], Any] = {}  # label children, looked up once each
         self._accepted: Dict[Tuple[str, str], Tuple[Any, Any]] = {}
+        self._latency: Dict[str, Any] = {}
 
     def request_answered(self, dataset: str, code: str, status: int, seconds: float) -> None:
         labels = (dataset, code, "%dxx" % (status // 100))
@@ -119,7 +120,10 @@ class Metrics:
         if child is None:
             child = self._requests[labels] = self.requests.labels(*labels)
         child.inc()
-        self.request_seconds.labels(dataset).observe(seconds)
+        latency = self._latency.get(dataset)
+        if latency is None:
+            latency = self._latency[dataset] = self.request_seconds.labels(dataset)
+        latency.observe(seconds)
 
     def accepted(self, dataset: str, sink: str, events: int, size: int) -> None:
         labels = (dataset, sink)

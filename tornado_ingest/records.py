@@ -103,14 +103,14 @@ def deliveries_for(
     topic = dataset.entry_topic or ""
     batch = isinstance(data, list)
     events = data if batch else [data]
-    good = [index for index in range(len(events)) if index not in problems]
+    good = [index for index in range(len(events)) if index not in problems] if problems else range(len(events))
     deliveries = []
     if good and dataset.batch == "per_event":
         for index in good:
             record = record_for_request(dataset, events[index], msgid, trace)
             deliveries.append(Delivery(record, dataset.sink, topic, (index,)))
     elif good:
-        payload = [events[index] for index in good] if batch else data
+        payload = [events[index] for index in good] if batch and problems else data
         deliveries.append(
             Delivery(record_for_request(dataset, payload, msgid, trace), dataset.sink, topic, tuple(good))
         )

@@ -8,8 +8,8 @@ and ``tracestate`` (https://www.w3.org/TR/trace-context/) pass through when
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from typing import List, Tuple
 
 from tornado.httputil import HTTPHeaders
@@ -26,7 +26,7 @@ def request_id_for(headers: HTTPHeaders) -> str:
     given = headers.get(REQUEST_ID_HEADER)
     if given is not None and _REQUEST_ID.match(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 32 hex digits, as uuid4().hex, without building a UUID
 
 
 def trace_context(request_id: str, headers: HTTPHeaders) -> Tuple[Tuple[str, str], ...]:
