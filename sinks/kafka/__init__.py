@@ -1,4 +1,4 @@
-"""Send records to Kafka with kafka-python, acknowledged by the broker.
+"""Send records to Kafka with kafka-python (or confluent-kafka: ``driver``), acknowledged by the broker.
 
 Options (YAML ``sinks.<name>``, beside ``type: kafka``):
 
