@@ -22,7 +22,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 def thread_subclasses() -> Iterator[Tuple[str, ast.ClassDef]]:
     for path in sorted((ROOT / "sinks").rglob("*.py")) + sorted((ROOT / "tornado_ingest").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ClassDef) and any(ast.unparse(base) in ("threading.Thread", "Thread") for base in node.bases):
+            if isinstance(node, ast.ClassDef) and any(
+                ast.unparse(base) in ("threading.Thread", "Thread") for base in node.bases
+            ):
                 yield "%s:%s" % (path.relative_to(ROOT), node.name), node
 
 
