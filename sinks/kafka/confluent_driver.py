@@ -83,4 +83,5 @@ class ConfluentDriver(Driver):
         if thread is not None:
             thread.stop()
             await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        self._producer = self._thread = None  # the last references: librdkafka's threads end with the producer
         self._inbox.deliver()  # the thread's last reports are taken in before stop returns

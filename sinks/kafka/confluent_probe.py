@@ -20,8 +20,7 @@ from sinks.kafka.reachability import unreachable_reason
 class ConfluentProbe:
     """Used by the poll thread alone; ``check`` blocks up to ``answer_within`` when it is time to ask."""
 
-    def __init__(self, producer: Any, servers: Sequence[str], answer_within: float) -> None:
-        self._producer = producer
+    def __init__(self, servers: Sequence[str], answer_within: float) -> None:
         self._servers = servers
         self._answer_within = answer_within
         self._asked_at = float("-inf")  # the first probe goes out at once
@@ -34,11 +33,11 @@ class ConfluentProbe:
             pause = min(pause, PROBE_INTERVAL_AFTER_FAILURE)
         return now - self._asked_at >= pause
 
-    def check(self, now: float) -> Message:
-        """Ask the broker for metadata; what its answer, or its silence, says."""
+    def check(self, producer: Any, now: float) -> Message:
+        """Ask the broker for metadata through ``producer``; what its answer, or its silence, says."""
         self._asked_at = now
         try:
-            self._producer.list_topics(timeout=self._answer_within)
+            producer.list_topics(timeout=self._answer_within)
         except Exception as exc:  # KafkaException: _TRANSPORT, _TIMED_OUT, ...
             self._failing = True
             unreachable = unreachable_reason(self._servers, DIAL_TIMEOUT)

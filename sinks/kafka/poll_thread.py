@@ -44,7 +44,7 @@ class PollThread(threading.Thread):
         self._producer = producer
         self._send_timeout = send_timeout
         self._inbox = inbox
-        self._probe = ConfluentProbe(producer, servers, answer_within=min(send_timeout, ANSWER_WITHIN))
+        self._probe = ConfluentProbe(servers, answer_within=min(send_timeout, ANSWER_WITHIN))
         self._news: List[Message] = []  # this thread's alone: the reports of the current poll
         self._stop_asked = threading.Event()
 
@@ -64,7 +64,7 @@ class PollThread(threading.Thread):
         while not self._stop_asked.is_set():
             now = time.monotonic()
             if probe.due(now, busy=len(producer) > 0):  # the first at once: the sink is up as soon as Kafka answers
-                self._news.append(probe.check(now))
+                self._news.append(probe.check(producer, now))
             producer.poll(POLL_TIMEOUT)
             self._hand_over()
         self._flush()
@@ -75,11 +75,16 @@ class PollThread(threading.Thread):
             self._inbox.post_all(news)
 
     def _flush(self) -> None:
+        """Deliver what is in flight, up to ``send_timeout``; then give up on the rest, as ``KafkaProducer.close``
+        does, so that no record reaches Kafka from a closed sink (its spool, if any, has it: no late duplicate)."""
+        producer = self._producer
         try:
-            left = self._producer.flush(self._send_timeout)
+            left = producer.flush(self._send_timeout)
+            if left:
+                log.warning("kafka sink %r: %d record(s) still in flight at close", self.sink_name, left)
+                producer.purge()  # each gets its delivery report now, failed: _PURGE_QUEUE / _PURGE_INFLIGHT
+                producer.flush(0)
         except Exception as exc:  # pragma: no cover - nothing better to do than say so
-            log.warning("kafka sink %r did not flush cleanly: %s", self.sink_name, exc)
-            left = 0
-        if left:
-            log.warning("kafka sink %r: %d record(s) still in flight at close", self.sink_name, left)
+            log.warning("kafka sink %r did not close cleanly: %s", self.sink_name, exc)
         self._hand_over()
+        self._producer = None  # with the driver's, the last reference: librdkafka's threads end with it
