@@ -97,6 +97,9 @@ def check(options: Dict[str, Any], number: Callable[..., Any], boolean: Callable
             checked[name] = boolean(value, path=[name])
         elif kind == "str" and not isinstance(value, str):
             raise Invalid("expected a string", path=[name])
+    delivery, linger = checked.get("delivery_timeout_ms"), checked.get("linger_ms", DEFAULTS["linger.ms"])
+    if delivery is not None and linger is not None and delivery <= linger:
+        raise Invalid("must be more than linger_ms (%s): librdkafka refuses it" % linger, path=["delivery_timeout_ms"])
     if checked.get("compression_type") not in COMPRESSION:
         choices = ", ".join(str(codec) for codec in COMPRESSION if codec is not None)
         raise Invalid("expected one of %s (or null)" % choices, path=["compression_type"])

@@ -68,7 +68,9 @@ def spool_options():
 def config_document(tmp_path, cuttable, topic, spool_options, kafka_driver):
     return {
         "server": {"port": 0, "retry_after": 7},
-        "sinks": {"bus": dict(type="kafka", **sink_options(cuttable, tmp_path / "spool", kafka_driver, **spool_options))},
+        "sinks": {
+            "bus": dict(type="kafka", **sink_options(cuttable, tmp_path / "spool", kafka_driver, **spool_options))
+        },
         "datasets": {"telemetry": {"sink": "bus", "entry_topic": topic, "key": "event.did"}},
     }
 
