@@ -23,6 +23,8 @@ setup(
     extras_require={
         # crc32c: without it kafka-python checksums every record in pure Python.
         "kafka": ["kafka-python>=2.3", "crc32c>=2.3"],
+        # driver: confluent for the Kafka sink: librdkafka, whose network thread runs outside the GIL.
+        "confluent": ["confluent-kafka>=2.0"],
         "rabbitmq": ["pika>=1.2"],
         # redis.asyncio (4.2 and later): idempotency.store: redis shares retry-safe answers between replicas.
         "redis": ["redis>=4.2"],
@@ -46,7 +48,8 @@ setup(
             "crc32c>=2.3",
             "pika>=1.2",
             "redis>=4.2",
-            # Only for librdkafka's mock Kafka cluster in the tests; the service uses kafka-python.
+            # librdkafka's mock Kafka cluster for the tests, and the Kafka sink's driver: confluent (tested
+            # beside kafka-python in every environment that runs the broker tests).
             "confluent-kafka>=2.3",
             "orjson>=3.6",
             "msgspec>=0.18",

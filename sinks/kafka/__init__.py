@@ -1,4 +1,4 @@
-"""Send records to Kafka with kafka-python, acknowledged by the broker.
+"""Send records to Kafka with kafka-python (or confluent-kafka: ``driver``), acknowledged by the broker.
 
 Options (YAML ``sinks.<name>``, beside ``type: kafka``):
 
@@ -6,6 +6,8 @@ Options (YAML ``sinks.<name>``, beside ``type: kafka``):
   list of ``host:port``.
 - ``send_timeout`` (default ``10``): seconds a record may take to be
   acknowledged; after that the client gets 503 SINK_UNAVAILABLE.
+- ``driver`` (default ``kafka-python``): or ``confluent`` (confluent-kafka, librdkafka: its network
+  thread runs outside the GIL; ``producer`` keeps kafka-python's names, mapped by ``confluent_options``).
 - ``producer`` (default ``{}``): options passed to ``kafka.KafkaProducer`` as
   they are; a name KafkaProducer does not know is a config error.
   ``api_version`` may be written as a string (``"2.3"``). Where not set:
@@ -52,7 +54,12 @@ The parts: ``options`` (the schema, the producer's defaults and config),
 ``producer_thread`` (the thread that owns the ``KafkaProducer``), ``messages``
 (what goes between them), ``waiting_room`` (records waiting for their topic's
 metadata), ``probe`` (health while idle), ``deadlines`` (``send_timeout`` on the
-loop) and ``compat`` (the only place that touches kafka-python's internals).
+loop) and ``compat`` (the only place that touches kafka-python's internals);
+``drivers`` (the contract between the sink and a driver, and kafka-python's),
+``errors`` (a driver's error as 404, 413 or 503). ``driver: confluent``:
+``confluent_driver`` (``produce`` on the loop), ``poll_thread`` (the one caller
+of ``poll``: delivery reports back through the inbox), ``confluent_probe``,
+``confluent_options`` and ``confluent_compat``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 from voluptuous import Boolean, Invalid, Optional as Opt, Schema
 
-from sinks.kafka import compat
+from sinks.kafka import compat, confluent_compat, confluent_options
 from sinks.spool.options import SPOOL_KEY, SPOOL_OPTIONS
 from sinks.validation import did_you_mean, seconds
 
@@ -38,13 +38,18 @@ PRODUCER_DEFAULTS: Dict[str, Any] = {
 }
 
 
-def _require_driver() -> None:
-    if not compat.installed():
-        raise Invalid(compat.NOT_INSTALLED)
+#: ``driver``: the Kafka client library the sink produces with, and whether it is installed.
+DRIVERS = {"kafka-python": compat, "confluent": confluent_compat}
+DEFAULT_DRIVER = "kafka-python"
+
+
+def _driver(value: Any) -> str:
+    if value not in DRIVERS:
+        raise Invalid("expected kafka-python or confluent%s" % did_you_mean(str(value), DRIVERS))
+    return str(value)
 
 
 def _servers(value: Any) -> List[str]:
-    _require_driver()
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         raise Invalid("expected 'host:port,host:port' or a list of host:port")
@@ -67,17 +72,42 @@ def _api_version(value: Any) -> Any:
     raise Invalid('expected a broker version such as "2.3" or "auto"')
 
 
-def _producer_options(value: Any) -> Dict[str, Any]:
-    _require_driver()
+def _mapping(value: Any) -> Dict[str, Any]:
     if not isinstance(value, dict):
-        raise Invalid("expected a mapping of KafkaProducer options")
-    options = dict(value)
-    known = compat.producer_option_names()
+        raise Invalid("expected a mapping of producer options")
+    return dict(value)
+
+
+def _for_driver(options: Dict[str, Any]) -> Dict[str, Any]:
+    """The checks that depend on ``driver``: it is installed, and it understands every ``producer`` option."""
+    driver = DRIVERS[options["driver"]]
+    if not driver.installed():
+        raise Invalid(driver.NOT_INSTALLED, path=["driver"])
+    try:
+        producer = _common_checks(options["producer"])
+        if options["driver"] == "confluent":
+            producer = confluent_options.check(producer, _number, _boolean)
+        else:
+            producer = _producer_options(producer)
+        _check_idempotence(producer)
+    except Invalid as exc:
+        raise Invalid(exc.error_message, path=["producer"] + list(exc.path)) from None
+    return dict(options, producer=producer)
+
+
+class _KafkaSchema(Schema):
+    """The schema of the keys, then the checks across them (``OPTIONS.schema`` stays a dict, for suggestions)."""
+
+    def __call__(self, data: Any) -> Any:
+        return _for_driver(super().__call__(data))
+
+
+def _common_checks(producer: Dict[str, Any]) -> Dict[str, Any]:
+    """What both drivers refuse alike: the options the sink sets itself, a bad ``api_version`` or ``acks``."""
+    options = dict(producer)
     for name in options:
         if name in RESERVED:
             raise Invalid("%s is not allowed here: %s" % (name, RESERVED[name]), path=[name])
-        if name not in known:
-            raise Invalid("unknown KafkaProducer option %r%s" % (name, did_you_mean(str(name), known)), path=[name])
     if "api_version" in options:
         try:
             options["api_version"] = _api_version(options["api_version"])
@@ -85,9 +115,17 @@ def _producer_options(value: Any) -> Dict[str, Any]:
             raise Invalid(exc.error_message, path=["api_version"]) from None
     if "acks" in options and options["acks"] not in ACKS:
         raise Invalid("expected all, 0, 1 or -1", path=["acks"])
+    return options
+
+
+def _producer_options(options: Dict[str, Any]) -> Dict[str, Any]:
+    """kafka-python: every name one ``KafkaProducer`` knows, of the type of its default, a codec installed."""
+    known = compat.producer_option_names()
+    for name in options:
+        if name not in known:
+            raise Invalid("unknown KafkaProducer option %r%s" % (name, did_you_mean(str(name), known)), path=[name])
     _check_types(options)
     _check_compression(options)
-    _check_idempotence(options)
     return options
 
 
@@ -158,16 +196,17 @@ def _check_idempotence(options: Mapping[str, Any]) -> None:
     if options.get("max_in_flight_requests_per_connection", 1) > 5:
         raise Invalid("more than 5: %s" % (fix % "at most 5"), path=["max_in_flight_requests_per_connection"])
     version = options.get("api_version")
-    if version is not None and version < (0, 11):
+    if isinstance(version, tuple) and version < (0, 11):
         raise Invalid(
             "broker %s: %s" % (".".join(map(str, version)), fix % "a broker of 0.11 or later"), path=["api_version"]
         )
 
 
-OPTIONS = Schema(
+OPTIONS = _KafkaSchema(
     {
+        Opt("driver", default=DEFAULT_DRIVER): _driver,
         Opt("bootstrap_servers", default="localhost:9092"): _servers,
-        Opt("producer", default={}): _producer_options,
+        Opt("producer", default={}): _mapping,
         Opt("send_timeout", default=10.0): seconds(minimum=0.1, maximum=3600),
         SPOOL_KEY: SPOOL_OPTIONS,
     }
@@ -175,6 +214,13 @@ OPTIONS = Schema(
 
 
 def producer_config(sink_name: str, options: Mapping[str, Any]) -> Dict[str, Any]:
+    """What the driver's producer is built with (librdkafka's property names for ``driver: confluent``)."""
+    if options["driver"] == "confluent":
+        return confluent_options.librdkafka_config(sink_name, options)
+    return kafka_python_config(sink_name, options)
+
+
+def kafka_python_config(sink_name: str, options: Mapping[str, Any]) -> Dict[str, Any]:
     """What ``KafkaProducer`` is built with: the sink's defaults, then the config's ``producer``, then the servers."""
     config = dict(PRODUCER_DEFAULTS)
     config["max_block_ms"] = int(options["send_timeout"] * 1000)  # a full buffer never waits past send_timeout

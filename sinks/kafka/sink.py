@@ -7,19 +7,12 @@ import logging
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-from sinks.base import (
-    DestinationNotFound,
-    Receipt,
-    Record,
-    RecordTooLarge,
-    SinkError,
-    SinkUnavailable,
-    describe_error,
-)
-from sinks.handoff import BatchQueue, LoopInbox, settle, stop_worker
+from sinks.base import Receipt, Record, SinkError, SinkUnavailable
+from sinks.handoff import LoopInbox, settle
 from sinks.health import Health, HealthState
-from sinks.kafka import compat, options as kafka_options
+from sinks.kafka import drivers, options as kafka_options
 from sinks.kafka.deadlines import SendDeadlines
+from sinks.kafka.errors import as_sink_error
 from sinks.kafka.messages import (
     Acknowledged,
     BrokerAnswered,
@@ -31,7 +24,6 @@ from sinks.kafka.messages import (
     ProducerReady,
     Trouble,
 )
-from sinks.kafka.producer_thread import ProducerThread
 from sinks.redact import redact
 from sinks.spool import Fate, SpoolingSink
 
@@ -46,16 +38,15 @@ class KafkaSink(SpoolingSink):
         super().__init__(name, options)
         self.bootstrap_servers: List[str] = options["bootstrap_servers"]
         self.send_timeout: float = options["send_timeout"]
+        self.driver_name: str = options["driver"]
         self.producer_config = kafka_options.producer_config(name, options)
         self.state = HealthState("not connected yet")
         self._secrets = kafka_options.secrets_of(options["producer"])
         self._details = self._health_details()
         self._connect_failed = False  # the last attempt to build the producer failed: fail fast meanwhile
         self._unreachable = False  # the probe found no broker to talk to: fail fast until one answers
-        self._outgoing: Optional[BatchQueue[Outgoing]] = None
-        self._inbox: Optional[LoopInbox[Message]] = None
+        self._driver: Optional[drivers.Driver] = None
         self._deadlines: Optional[SendDeadlines] = None
-        self._thread: Optional[ProducerThread] = None
 
     @classmethod
     def check_destination(cls, options: Dict[str, Any], destination: str) -> None:
@@ -63,46 +54,43 @@ class KafkaSink(SpoolingSink):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._outgoing = BatchQueue(loop)
-        self._inbox = LoopInbox(loop, self._take_news)
+        inbox: LoopInbox[Message] = LoopInbox(loop, self._take_news)
         self._deadlines = SendDeadlines(loop, self.send_timeout, self._timeout_error, self._records_expired)
-        self._thread = ProducerThread(
-            self.name, self.producer_config, self.send_timeout, self._secrets, self._outgoing, self._inbox
-        )
-        self._thread.start()
+        config, timeout = self.producer_config, self.send_timeout
+        self._driver = drivers.start(self.driver_name, self.name, config, timeout, self._secrets, inbox)
         await self.start_spool()
 
     async def publish(self, destination: str, record: Record) -> Optional[Receipt]:
-        """Hand the record to the producer thread; return once Kafka acknowledged it, with where it is."""
-        outgoing, deadlines = self._outgoing, self._deadlines
-        if outgoing is None or deadlines is None or outgoing.closed:
+        """Hand the record to the driver; return once Kafka acknowledged it, with where it is."""
+        driver, deadlines = self._driver, self._deadlines
+        if driver is None or deadlines is None or driver.closed:
             raise SinkUnavailable("kafka sink %r is not running" % self.name)
         if self._connect_failed or self._unreachable:  # known away: 503 now, not after send_timeout
             raise SinkUnavailable(self.state.error or "Kafka is away")
         future = asyncio.get_running_loop().create_future()
-        outgoing.submit(Outgoing(destination, record, future, time.monotonic() + self.send_timeout))
+        driver.submit(Outgoing(destination, record, future, time.monotonic() + self.send_timeout))  # may refuse
         deadlines.watch(future)
         return await future
 
     def broker_health(self) -> Health:
-        if self._outgoing is None or self._outgoing.closed:
-            error = "not started" if self._outgoing is None else "closed"
+        if self._driver is None or self._driver.closed:
+            error = "not started" if self._driver is None else "closed"
             return Health(up=False, error=error, since=self.state.since, details=self._details)
         return self.state.snapshot(**self._details)
 
     async def close(self) -> None:
-        outgoing, thread, inbox, deadlines = self._outgoing, self._thread, self._inbox, self._deadlines
-        if outgoing is None or thread is None or inbox is None or deadlines is None or outgoing.closed:
+        driver = self._driver
+        if driver is None or driver.closed:
             return
         await self.stop_replay(self.send_timeout)
-        await stop_worker(outgoing, thread, inbox)  # the thread's last news is taken in before close returns
+        await driver.stop()  # the driver's last news is taken in before close returns
         self._fail_waiting(SinkUnavailable("kafka sink %r closed" % self.name))
         await self.close_spool()
 
     # -- what the producer thread says -------------------------------------------------
 
     def _take_news(self, messages: List[Message]) -> None:
-        """On the loop, in the order the thread posted them: the last event decides health."""
+        """On the loop, in the order the driver posted them: the last event decides health."""
         for message in messages:
             if isinstance(message, Acknowledged):
                 where = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
@@ -111,7 +99,7 @@ class KafkaSink(SpoolingSink):
                     self.fates.decide(message.future, Fate.DELIVERED)
                 self._mark_up()
             elif isinstance(message, Failed):
-                failure = self._as_sink_error(message.error)
+                failure = as_sink_error(message.error, self._secrets)
                 settle(message.future, failure)
                 if self.fates:  # the thread's own refusals were never sent; kafka-python's may have been
                     sent = not isinstance(message.error, SinkError)
@@ -132,15 +120,6 @@ class KafkaSink(SpoolingSink):
             elif isinstance(message, ConnectFailed):
                 self._connect_failed = True
                 self._mark_down(message.reason)
-
-    def _as_sink_error(self, error: BaseException) -> SinkError:
-        if isinstance(error, SinkError):
-            return error
-        if compat.topic_does_not_exist(error):
-            return DestinationNotFound("Kafka says the topic does not exist")
-        if compat.record_too_large(error):
-            return RecordTooLarge("record too large for Kafka: %s" % error)
-        return SinkUnavailable(redact(describe_error(error), self._secrets))
 
     def _mark_up(self) -> None:
         self._unreachable = False
@@ -174,7 +153,9 @@ class KafkaSink(SpoolingSink):
         details: Dict[str, Any] = {
             "bootstrap_servers": [redact(server, self._secrets) for server in self.bootstrap_servers]
         }
-        security = self.producer_config.get("security_protocol")
+        security = self.options["producer"].get("security_protocol")
         if security not in (None, "PLAINTEXT"):
             details["security_protocol"] = security
+        if self.driver_name != kafka_options.DEFAULT_DRIVER:
+            details["driver"] = self.driver_name
         return details

@@ -1,4 +1,5 @@
-"""Fixtures shared by the broker tests: one Kafka (the mock cluster, or ``KAFKA_BOOTSTRAP_SERVERS``) per session."""
+"""Fixtures shared by the broker tests: one Kafka (the mock cluster, or ``KAFKA_BOOTSTRAP_SERVERS``) per session,
+and the Kafka sink's ``driver``, so that every Kafka sink test runs with both drivers."""
 
 from __future__ import annotations
 
@@ -28,3 +29,14 @@ def kafka_site():
         site.bootstrap = site.mock.bootstrap
     yield site
     site.close()
+
+
+@pytest.fixture(params=["kafka-python", "confluent"])
+def kafka_driver(request):
+    """The ``driver`` of the Kafka sinks a test's config builds: each test runs once with each."""
+    if request.param == "confluent":
+        try:
+            import confluent_kafka  # noqa: F401
+        except ImportError:  # pragma: no cover
+            skip_or_fail("confluent-kafka is not installed")
+    return request.param

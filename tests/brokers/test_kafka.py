@@ -24,6 +24,11 @@ RETRY_AFTER = 7
 EVENT = {"eid": "INTERACT", "did": "device-42", "ets": 1668591949682, "edata": {"type": "click", "pos": [1, 2]}}
 
 
+@pytest.fixture(autouse=True)
+def each_driver(kafka_driver):
+    """Every test here runs with each driver (the app asks for ``config_document`` too late to parametrize it)."""
+
+
 @pytest.fixture
 def kafka_target(kafka_site):
     """The Kafka the app's sinks talk to (the outage tests put a cuttable one here)."""
@@ -42,9 +47,10 @@ def topics(kafka_target):
     return Topics
 
 
-def kafka_sink(target, **producer):
+def kafka_sink(target, driver, **producer):
     return {
         "type": "kafka",
+        "driver": driver,
         "bootstrap_servers": target.bootstrap,
         "producer": dict(target.producer_options, **producer),
         "send_timeout": SEND_TIMEOUT,
@@ -52,13 +58,13 @@ def kafka_sink(target, **producer):
 
 
 @pytest.fixture
-def config_document(tmp_path, kafka_target, topics):
+def config_document(tmp_path, kafka_target, topics, kafka_driver):
     return {
         "server": {"port": 0, "retry_after": RETRY_AFTER},
         "sinks": {
-            "bus": kafka_sink(kafka_target),
-            "strict": kafka_sink(kafka_target, allow_auto_create_topics=False),
-            "small": kafka_sink(kafka_target, max_request_size=2000),
+            "bus": kafka_sink(kafka_target, kafka_driver),
+            "strict": kafka_sink(kafka_target, kafka_driver, allow_auto_create_topics=False),
+            "small": kafka_sink(kafka_target, kafka_driver, max_request_size=2000),
             "local": {"type": "file", "directory": str(tmp_path / "data")},
         },
         "datasets": {
@@ -189,6 +195,7 @@ async def test_a_topic_the_broker_does_not_know_is_404_and_blocks_nothing(ingest
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_record_larger_than_kafka_takes_is_413_and_no_outage(ingest, http_client, base_url, health):
+    assert await eventually(lambda: _sink_up(health, "small"), 5) is not None
     response = await ingest("small", ingest_request(data=dict(EVENT, pad="x" * 5000), msgid="huge"))
     assert response.code == 413, response.body
     assert envelope_of(response)["error"]["code"] == "PAYLOAD_TOO_LARGE"
@@ -213,18 +220,22 @@ async def test_health_reports_the_sinks_up(app, health):
     assert "error" not in bus
 
 
-async def _bus_up(health):
+async def _sink_up(health, name):
     result = await health()
-    return result if result["sinks"]["bus"]["state"] == "up" else None
+    return result if result["sinks"][name]["state"] == "up" else None
+
+
+async def _bus_up(health):
+    return await _sink_up(health, "bus")
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_close_flushes_records_in_flight(io_loop, kafka_target):
+async def test_close_flushes_records_in_flight(io_loop, kafka_target, kafka_driver):
     from sinks.kafka import KafkaSink
     from tests.support.kafka_cluster import unique_topic
 
     topic = kafka_target.create_topic(unique_topic("close"))
-    options = kafka_sink(kafka_target, linger_ms=200)
+    options = kafka_sink(kafka_target, kafka_driver, linger_ms=200)
     del options["type"]
     sink = KafkaSink.from_options("closing", options)
     await sink.start()
@@ -353,8 +364,11 @@ class TestServiceStartsWhileKafkaIsDown:
         assert recovered is not None, "the sink did not connect once Kafka was there"
         assert (await eventually(lambda: _bus_up(health), 5)) is not None
         msgid = envelope_of(recovered)["params"]["msgid"]
-        messages = await asyncio.get_running_loop().run_in_executor(None, cuttable.consume, topics.telemetry, 1, 5)
-        assert msgid in by_msgid(messages)
+        # records answered 503 may arrive too (a producer that was built keeps retrying them): at least once
+        messages = await asyncio.get_running_loop().run_in_executor(None, cuttable.consume, topics.telemetry, 20, 3)
+        stored = set(by_msgid(messages))
+        assert msgid in stored
+        assert all(other == "m-1" or other.startswith("after-") for other in stored), stored
 
 
 class TestKafkaKnownAwayAnswersAtOnce:
@@ -393,8 +407,10 @@ class TestKafkaKnownAwayAnswersAtOnce:
 
         cuttable.restore()
         assert await _recovers(ingest, "telemetry", 20) is not None
-        downs = [r for r in caplog.records if r.name.startswith("sinks.kafka") and "is down" in r.getMessage()]
-        ups = [r for r in caplog.records if r.name.startswith("sinks.kafka") and "is up" in r.getMessage()]
+        # the bus's own lines: the idle sinks beside it may see the outage too, or not, by the time of their probe
+        said = [r for r in caplog.records if r.name.startswith("sinks.kafka") and "'bus'" in r.getMessage()]
+        downs = [r for r in said if "is down" in r.getMessage()]
+        ups = [r for r in said if "is up" in r.getMessage()]
         assert len(downs) == 1 and downs[0].levelno == logging.WARNING, [r.getMessage() for r in downs]
         assert len(ups) >= 1 and "bus" in ups[-1].getMessage()
 

@@ -51,12 +51,13 @@ def topic(cluster):
 
 
 @pytest.fixture
-def config_document(tmp_path, cluster, topic):
+def config_document(tmp_path, cluster, topic, kafka_driver):
     return {
         "server": {"port": 0},
         "sinks": {
             "bus": {
                 "type": "kafka",
+                "driver": kafka_driver,
                 "bootstrap_servers": cluster.bootstrap,  # all three brokers
                 "producer": dict(cluster.producer_options, acks="all"),
                 "send_timeout": 10,
@@ -68,7 +69,7 @@ def config_document(tmp_path, cluster, topic):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_broker_lost_under_load_loses_no_acknowledged_record(
-    app, http_server, base_url, cluster, topic, record_property
+    kafka_driver, app, http_server, base_url, cluster, topic, record_property
 ):
     moved_at = []
 

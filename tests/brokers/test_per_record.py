@@ -58,9 +58,14 @@ def rabbit(url, queues, **more):
     return dict({"type": "rabbitmq", "url": url, "declare": {"queues": queues}, "confirm_timeout": 5}, **more)
 
 
+@pytest.fixture(autouse=True)
+def each_driver(kafka_driver):
+    """Every test here runs with each driver of the Kafka sinks (the RabbitMQ ones twice: the file is quick)."""
+
+
 @pytest.fixture
-def config_document(queues, proxy, kafka_site, kafka_topics):
-    kafka = {"type": "kafka", "bootstrap_servers": kafka_site.bootstrap, "send_timeout": 5}
+def config_document(queues, proxy, kafka_site, kafka_topics, kafka_driver):
+    kafka = {"type": "kafka", "driver": kafka_driver, "bootstrap_servers": kafka_site.bootstrap, "send_timeout": 5}
     return {
         "server": {"port": 0, "retry_after": 7},
         "sinks": {

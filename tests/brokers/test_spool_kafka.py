@@ -32,6 +32,11 @@ from tests.support.spool import (
 SEND_TIMEOUT = 2.0
 
 
+@pytest.fixture(autouse=True)
+def each_driver(kafka_driver):
+    """Every test here runs with each driver of the Kafka sink."""
+
+
 @pytest.fixture
 def cuttable():
     site = cuttable_or_skip()
@@ -44,8 +49,9 @@ def topic(cuttable):
     return cuttable.create_topic(unique_topic("spooled"))
 
 
-def sink_options(cuttable, spool_directory, **spool):
+def sink_options(cuttable, spool_directory, driver, **spool):
     return {
+        "driver": driver,
         "bootstrap_servers": cuttable.bootstrap,
         "producer": dict(cuttable.producer_options),
         "send_timeout": SEND_TIMEOUT,
@@ -59,10 +65,12 @@ def spool_options():
 
 
 @pytest.fixture
-def config_document(tmp_path, cuttable, topic, spool_options):
+def config_document(tmp_path, cuttable, topic, spool_options, kafka_driver):
     return {
         "server": {"port": 0, "retry_after": 7},
-        "sinks": {"bus": dict(type="kafka", **sink_options(cuttable, tmp_path / "spool", **spool_options))},
+        "sinks": {
+            "bus": dict(type="kafka", **sink_options(cuttable, tmp_path / "spool", kafka_driver, **spool_options))
+        },
         "datasets": {"telemetry": {"sink": "bus", "entry_topic": topic, "key": "event.did"}},
     }
 
@@ -190,11 +198,11 @@ class TestAFullSpool:
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.gen_test(timeout=60)
 async def test_a_damaged_segment_is_repaired_at_start_up_and_the_rest_delivered(
-    io_loop, tmp_path, cuttable, topic, damage, seed, caplog
+    io_loop, tmp_path, cuttable, topic, damage, seed, caplog, kafka_driver
 ):
     from sinks.kafka import KafkaSink
 
-    options = sink_options(cuttable, tmp_path / "spool")
+    options = sink_options(cuttable, tmp_path / "spool", kafka_driver)
     cuttable.cut()
     first = KafkaSink.from_options("bus", options)
     await first.start()

@@ -54,6 +54,15 @@ class KafkaBroker:
         self.site.close()
 
 
+class ConfluentKafkaBroker(KafkaBroker):
+    """The same Kafka, through the sink's ``driver: confluent``."""
+
+    name = "kafka-confluent"
+
+    def sink(self) -> str:
+        return super().sink() + ", driver: confluent"
+
+
 class RabbitBroker:
     name = "rabbitmq"
 
@@ -83,7 +92,7 @@ class RabbitBroker:
         self.admin.delete(queues=[self.destination])
 
 
-@pytest.fixture(params=[KafkaBroker, RabbitBroker], ids=["kafka", "rabbitmq"])
+@pytest.fixture(params=[KafkaBroker, ConfluentKafkaBroker, RabbitBroker], ids=["kafka", "kafka-confluent", "rabbitmq"])
 def broker(request):
     made = request.param()
     yield made
