@@ -195,6 +195,30 @@ class KafkaSite:
             consumer.close()
         return messages
 
+    def consume_all(self, topic: str, timeout: float = 20.0) -> list:
+        """Every message in ``topic`` now: read to each partition's end offset, duplicates included.
+
+        A count can stop short: with a record written twice, the first ``count``
+        messages leave another record unread and it looks lost.
+        """
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, consumer_timeout_ms=500, **self.client_options
+        )
+        messages: list = []
+        deadline = time.monotonic() + timeout
+        try:
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            consumer.assign(partitions)
+            consumer.seek_to_beginning()
+            ends = consumer.end_offsets(partitions)
+            while any(consumer.position(p) < ends[p] for p in partitions) and time.monotonic() < deadline:
+                messages.extend(consumer)
+        finally:
+            consumer.close()
+        return messages
+
     def close(self) -> None:
         if self.mock is not None:
             self.mock.close()
