@@ -195,12 +195,16 @@ async def test_a_topic_the_broker_does_not_know_is_404_and_blocks_nothing(ingest
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_record_larger_than_kafka_takes_is_413_and_no_outage(ingest, http_client, base_url, health):
-    assert await eventually(lambda: _sink_up(health, "small"), 5) is not None
+    async def ready():
+        return (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 200 or None
+
+    # every sink up first (confluent refuses a record that large before its first probe has run)
+    assert await eventually(ready, 10) is not None
     response = await ingest("small", ingest_request(data=dict(EVENT, pad="x" * 5000), msgid="huge"))
     assert response.code == 413, response.body
     assert envelope_of(response)["error"]["code"] == "PAYLOAD_TOO_LARGE"
     # a refused record says nothing of the broker: the instance stays in the load balancer
-    assert (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 200
+    assert await ready(), "a refused record took the service out of the load balancer"
     assert (await health())["sinks"]["small"]["state"] == "up"
     assert_envelope_ok(await ingest("small", ingest_request(data=EVENT, msgid="fits")))
 
