@@ -47,7 +47,3 @@ def parse(body: bytes) -> Any:
     if colons != body.count(b":"):
         return UNSURE  # a duplicate key was dropped
     return document
-
-
-def enabled() -> bool:
-    return msgspec is not None

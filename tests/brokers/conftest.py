@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.support import skip_or_fail
+from tests.support import installed_or_skip, skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +35,5 @@ def kafka_site():
 def kafka_driver(request):
     """The ``driver`` of the Kafka sinks a test's config builds: each test runs once with each."""
     if request.param == "confluent":
-        try:
-            import confluent_kafka  # noqa: F401
-        except ImportError:  # pragma: no cover
-            skip_or_fail("confluent-kafka is not installed")
+        installed_or_skip("confluent_kafka", "confluent")
     return request.param

@@ -6,7 +6,9 @@ fixtures that use them live in ``tests/conftest.py``.
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -19,3 +21,11 @@ def skip_or_fail(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail("%s (CI=true: this test must run)" % reason)
     pytest.skip(reason)
+
+
+def installed_or_skip(module: str, extra: str = "") -> ModuleType:
+    """The module a test needs, imported; missing, it is ``skip_or_fail`` with what installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        skip_or_fail("%s is not installed%s" % (module, " (the %s extra)" % extra if extra else ""))

@@ -7,21 +7,15 @@ import sys
 
 import pytest
 
-from tests.support import skip_or_fail
-
-try:
-    import confluent_kafka
-except ImportError:  # pragma: no cover
-    confluent_kafka = None
+from tests.support import installed_or_skip
 
 
 @pytest.fixture(autouse=True)
-def require_confluent_kafka():
-    if confluent_kafka is None:
-        skip_or_fail("confluent-kafka is not installed")
+def confluent_kafka():
+    return installed_or_skip("confluent_kafka", "confluent")
 
 
-def test_the_error_codes_the_sink_tells_apart_are_there():
+def test_the_error_codes_the_sink_tells_apart_are_there(confluent_kafka):
     from sinks.kafka import confluent_compat
 
     for name in confluent_compat.TOPIC_NOT_FOUND + confluent_compat.TOO_LARGE:
@@ -35,7 +29,7 @@ def test_the_error_codes_the_sink_tells_apart_are_there():
     assert not confluent_compat.topic_does_not_exist(ValueError("x"))
 
 
-def test_produce_refuses_at_once_what_the_sink_answers_413_and_503_to():
+def test_produce_refuses_at_once_what_the_sink_answers_413_and_503_to(confluent_kafka):
     """A record over ``message.max.bytes`` raises ``KafkaException`` from ``produce`` (413), a full queue
     ``BufferError`` (503): no broker needed for either."""
     from sinks.kafka import confluent_compat

@@ -7,19 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import skip_or_fail
+from tests.support import installed_or_skip
 from tornado_ingest.config import ConfigError, parse_config
-
-try:
-    import confluent_kafka  # noqa: F401
-except ImportError:  # pragma: no cover
-    confluent_kafka = None
 
 
 @pytest.fixture(autouse=True)
-def require_confluent_kafka():
-    if confluent_kafka is None:
-        skip_or_fail("confluent-kafka is not installed")
+def confluent_kafka():
+    return installed_or_skip("confluent_kafka", "confluent")
 
 
 def config_with(sink):
