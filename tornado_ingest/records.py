@@ -52,9 +52,12 @@ def record_document(dataset: Dataset, data: Any, msgid: str, syncts_ms: Optional
     return {"event": data, "obsrv_meta": meta, "dataset": dataset.id, "msgid": msgid}
 
 
-def encode_document(document: Dict[str, Any]) -> bytes:
-    """Compact UTF-8 JSON; a value JSON cannot carry is the client's error."""
+def encode_document(document: Dict[str, Any], written: Optional[Tuple[str, bytes]] = None) -> bytes:
+    """Compact UTF-8 JSON; a value JSON cannot carry is the client's error. ``written``: a key whose value is
+    written already, and its JSON (the parse's writing of a batch), taken as it is."""
     try:
+        if written is not None:
+            return jsoncodec.dumps_spliced(document, *written)
         return jsoncodec.dumps(document)
     except UnicodeEncodeError:
         raise InvalidInput("data contains a lone surrogate (\\ud800-\\udfff): not valid Unicode") from None
@@ -78,11 +81,21 @@ def record_key(document: Dict[str, Any], path: Sequence[str]) -> Optional[bytes]
     return str(value).encode("utf-8")
 
 
-def record_for_request(dataset: Dataset, data: Any, msgid: str, trace: Sequence[Tuple[str, str]] = ()) -> Record:
-    """The record a sink receives for one request (``trace``: the request id and trace context it carries)."""
+def record_for_request(
+    dataset: Dataset,
+    data: Any,
+    msgid: str,
+    trace: Sequence[Tuple[str, str]] = (),
+    data_json: Optional[bytes] = None,
+) -> Record:
+    """The record a sink receives for one request (``trace``: the request id and trace context it carries;
+    ``data_json``: ``data`` already written as JSON, when the parse wrote it)."""
     document = record_document(dataset, data, msgid)
     key = record_key(document, dataset.key_path) if dataset.key_path else None
-    return Record(encode_document(document), dataset=dataset.id, msgid=msgid, key=key, trace=trace)
+    written = None
+    if data_json is not None:
+        written = (dataset.extraction_key if isinstance(data, list) else "event", data_json)
+    return Record(encode_document(document, written), dataset=dataset.id, msgid=msgid, key=key, trace=trace)
 
 
 class Delivery(NamedTuple):
@@ -96,10 +109,16 @@ class Delivery(NamedTuple):
 
 
 def deliveries_for(
-    dataset: Dataset, data: Any, msgid: str, trace: Sequence[Tuple[str, str]], problems: Problems
+    dataset: Dataset,
+    data: Any,
+    msgid: str,
+    trace: Sequence[Tuple[str, str]],
+    problems: Problems,
+    data_json: Optional[bytes] = None,
 ) -> List[Delivery]:
     """The records a request becomes: its good events, one record or one each (``batch``), and a dead letter
-    for each event in ``problems`` (the caller refused the request already when the dataset rejects those)."""
+    for each event in ``problems`` (the caller refused the request already when the dataset rejects those).
+    ``data_json``: ``data`` as the parse wrote it, reused where a record carries all of ``data``."""
     topic = dataset.entry_topic or ""
     batch = isinstance(data, list)
     events = data if batch else [data]
@@ -110,10 +129,10 @@ def deliveries_for(
             record = record_for_request(dataset, events[index], msgid, trace)
             deliveries.append(Delivery(record, dataset.sink, topic, (index,)))
     elif good:
-        payload = [events[index] for index in good] if batch and problems else data
-        deliveries.append(
-            Delivery(record_for_request(dataset, payload, msgid, trace), dataset.sink, topic, tuple(good))
-        )
+        whole = not (batch and problems)
+        payload = data if whole else [events[index] for index in good]
+        record = record_for_request(dataset, payload, msgid, trace, data_json if whole else None)
+        deliveries.append(Delivery(record, dataset.sink, topic, tuple(good)))
     if problems and dataset.dead_letter is not None:
         meta = obsrv_meta(int(time.time() * 1000))
         for index in sorted(problems):

@@ -1,8 +1,9 @@
-"""The orjson fast path gives the strict parser's document, or steps aside: never another answer.
+"""The msgspec fast path gives the strict parser's document, or steps aside: never another answer.
 
-Every body here goes through both: the fast path must return ``UNSURE`` wherever the strict
+Every body here goes through both: the fast path must return None wherever the strict
 parser refuses, and otherwise a document equal to the strict one down to types and the sign
-of zero. Bodies are generated as JSON texts written several ways (compact, spaced, escaped),
+of zero; the ``data`` it wrote on the way (which records carry as it is) reads back to the same
+data. Bodies are generated as JSON texts written several ways (compact, spaced, escaped),
 then bent towards what orjson reads differently: duplicate keys, integers past 64 bits,
 number spellings, escapes.
 """
@@ -66,12 +67,19 @@ def assert_agrees(body: bytes) -> None:
     try:
         strict = _parse_strictly(body, max_depth=1000)
     except InvalidInput:
-        assert fast is fast_json.UNSURE, "the fast path took a body the strict parser refuses: %r" % body[:200]
+        assert fast is None, "the fast path took a body the strict parser refuses: %r" % body[:200]
         return
-    assert fast is fast_json.UNSURE or same(fast, strict), "different documents for %r" % body[:200]
+    if fast is None:
+        return
+    assert same(fast.document, strict), "different documents for %r" % body[:200]
+    if isinstance(strict, dict) and "data" in strict:  # the record carries these bytes: the same data, exactly
+        assert fast.data_json is not None and same(_parse_strictly(fast.data_json, 1000), strict["data"])
+    else:
+        assert fast.data_json is None
 
 
 def writings(value):
+    yield json.dumps({"id": "api.data.in", "data": value, "x": value}, ensure_ascii=False)  # a data member
     yield json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     yield json.dumps(value)  # spaced, \\u escapes
     yield json.dumps(value, indent=1, ensure_ascii=False)
@@ -116,6 +124,9 @@ def test_objects_with_duplicate_keys_and_odd_numbers(members, spaced):
         b"[" * 300 + b"]" * 300,
         b"null",
         b'{"a":1}  \n',
+        b'{"data":[{"a":1,"a":2}]}',
+        b'{"data":{"a":1},"data":{"a":1}}',
+        b'{"data" : [ {"n" : 1E5, "m" : 18446744073709551616, "s" : "a:b\\/"} ] }',
     ],
 )
 def test_the_cases_orjson_reads_differently(body):
@@ -124,20 +135,22 @@ def test_the_cases_orjson_reads_differently(body):
 
 def test_duplicates_step_aside_and_big_integers_stay_exact():
     for body in (b'{"a":1,"a":2}', b'{"a" : 1 , "a" : 2}', b'{"a":1,"a":"\\u003a"}', b'{"a":"\xff"}'):
-        assert fast_json.parse(body) is fast_json.UNSURE
-    assert fast_json.parse(b'{"n":18446744073709551616,"m":-9223372036854775809}') == {
-        "n": 18446744073709551616,
-        "m": -9223372036854775809,
-    }
+        assert fast_json.parse(body) is None
+    assert fast_json.parse(b'{"n":18446744073709551616,"m":-9223372036854775809}') == (
+        {"n": 18446744073709551616, "m": -9223372036854775809},
+        None,
+    )
+    assert fast_json.parse(b'{"data": [18446744073709551616]}').data_json == b"[18446744073709551616]"
 
 
 def test_the_benchmark_batch_takes_the_fast_path():
     for events in (1, 100):
         body = payloads.body(events)
-        document = fast_json.parse(body)
-        assert document is not fast_json.UNSURE and same(document, json.loads(body))
+        parsed = fast_json.parse(body)
+        assert parsed is not None and same(parsed.document, json.loads(body))
+        assert parsed.data_json == json.dumps(json.loads(body)["data"], separators=(",", ":")).encode()
         spaced = json.dumps(json.loads(body)).encode()
-        assert fast_json.parse(spaced) is not fast_json.UNSURE
+        assert fast_json.parse(spaced) is not None
 
 
 def test_parse_json_still_refuses_what_it_refused():

@@ -27,7 +27,7 @@ from tornado_ingest.request import (
     check_content_type,
     gunzip,
     is_gzipped,
-    parse_json,
+    parse_body,
     request_msgid,
     validate_request,
 )
@@ -84,7 +84,8 @@ class IngestHandler(BaseHandler):
         if gzipped:
             body = gunzip(body, self._limit)
         settings = self.context.settings
-        document = parse_json(body, settings.max_json_depth)
+        parsed = parse_body(body, settings.max_json_depth)
+        document = parsed.document
         self.msgid = request_msgid(document)
         request = validate_request(document)
         data, msgid = request["data"], request["params"]["msgid"]
@@ -104,7 +105,8 @@ class IngestHandler(BaseHandler):
         if problems and dataset.on_invalid == "reject":
             raise InvalidInput(refusal(problems, batch=isinstance(data, list)))
         trace = trace_context(self.request_id, self.request.headers)
-        deliveries = deliveries_for(dataset, data, msgid, trace, problems)
+        data_json = parsed.data_json if request is document else None  # the rules' copy would be the same data
+        deliveries = deliveries_for(dataset, data, msgid, trace, problems, data_json)
         receipts = dataset.receipts or self.wants_receipts()
         if self.dry_run():
             self.outcome = "DRY_RUN"
