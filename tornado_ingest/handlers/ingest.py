@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List
+from typing import Any, Dict, List, NamedTuple
 
 from tornado_ingest.envelope import (
     ACCEPTED,
@@ -19,10 +19,10 @@ from tornado_ingest.errors import (
     TopicNotFound,
 )
 from tornado_ingest.handlers.base import BaseHandler
-from tornado_ingest.idempotency import REPLAYED_HEADER
+from tornado_ingest.idempotency import REPLAYED_HEADER, Attempt
 from tornado_ingest.metrics import UNKNOWN_DATASET
 from tornado_ingest.outcomes import hand_over
-from tornado_ingest.records import deliveries_for
+from tornado_ingest.records import Delivery, deliveries_for
 from tornado_ingest.request import (
     check_content_type,
     gunzip,
@@ -32,6 +32,7 @@ from tornado_ingest.request import (
     validate_request,
 )
 from tornado_ingest.schemas import Problems, describe, refusal
+from tornado_ingest.settings import Dataset
 from tornado_ingest.tornado_compat import answer_finished, close_after_answer
 from tornado_ingest.tracing import trace_context
 
@@ -40,6 +41,16 @@ log = logging.getLogger(__name__)
 DRY_RUN_HEADER = "X-Dry-Run"
 DRY_RUN_MESSAGE = "Dry run: every check passed and the request would be ingested; nothing was written"
 YES_OR_NO = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+class _Read(NamedTuple):
+    """A request read: where it goes, its records, and its retry-safety (none of its parsed events)."""
+
+    dataset: Dataset
+    msgid: str
+    deliveries: List[Delivery]
+    problems: Problems
+    attempt: Attempt
 
 
 class IngestHandler(BaseHandler):
@@ -75,6 +86,35 @@ class IngestHandler(BaseHandler):
         self.context.bodies.arrived(self)
         if answer_finished(self):
             return
+        dataset, msgid, deliveries, problems, attempt = self.read_request(dataset_id)
+        receipts = dataset.receipts or self.wants_receipts()
+        if self.dry_run():
+            self.outcome = "DRY_RUN"
+            self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid, result=dry_run_result(problems)))
+            return
+        if self.client_gone:
+            return  # nobody to answer: the records are not handed over (the client must send them again)
+        # A retry-safe dataset: a msgid answered 200 before gets that answer again, and nothing is written.
+        async with attempt:
+            if attempt.first_resmsgid is not None:
+                self.replay(msgid, attempt.first_resmsgid, attempt.first_status)
+                return
+            reply = await hand_over(self.context, dataset.id, deliveries, problems, receipts)
+            envelope = build_envelope(
+                INGEST_API_ID, msgid=msgid, result=reply.result, response_code=reply.response_code
+            )
+            if reply.status in (200, 202):  # every record taken: remembered (a 207 is not)
+                attempt.answered(envelope["params"]["resmsgid"], reply.status)
+        self.set_status(reply.status)
+        for name, value in reply.headers.items():
+            self.set_header(name, value)
+        self.outcome = reply.response_code
+        self.write_envelope(envelope)
+
+    def read_request(self, dataset_id: str) -> "_Read":
+        """The body checked and made into records. The parsed events are let go when this returns: a request
+        waiting for its broker holds only its records' bytes, so the garbage collector does not walk hundreds
+        of event objects per request in flight, again and again, while they wait."""
         headers = self.request.headers
         check_content_type(headers.get("Content-Type"))
         gzipped = is_gzipped(headers.get("Content-Encoding"))
@@ -107,29 +147,7 @@ class IngestHandler(BaseHandler):
         trace = trace_context(self.request_id, self.request.headers)
         data_json = parsed.data_json if request is document else None  # the rules' copy would be the same data
         deliveries = deliveries_for(dataset, data, msgid, trace, problems, data_json)
-        receipts = dataset.receipts or self.wants_receipts()
-        if self.dry_run():
-            self.outcome = "DRY_RUN"
-            self.write_envelope(build_envelope(INGEST_API_ID, msgid=msgid, result=dry_run_result(problems)))
-            return
-        if self.client_gone:
-            return  # nobody to answer: the records are not handed over (the client must send them again)
-        # A retry-safe dataset: a msgid answered 200 before gets that answer again, and nothing is written.
-        async with self.context.idempotency.attempt(dataset, msgid, data) as attempt:
-            if attempt.first_resmsgid is not None:
-                self.replay(msgid, attempt.first_resmsgid, attempt.first_status)
-                return
-            reply = await hand_over(self.context, dataset.id, deliveries, problems, receipts)
-            envelope = build_envelope(
-                INGEST_API_ID, msgid=msgid, result=reply.result, response_code=reply.response_code
-            )
-            if reply.status in (200, 202):  # every record taken: remembered (a 207 is not)
-                attempt.answered(envelope["params"]["resmsgid"], reply.status)
-        self.set_status(reply.status)
-        for name, value in reply.headers.items():
-            self.set_header(name, value)
-        self.outcome = reply.response_code
-        self.write_envelope(envelope)
+        return _Read(dataset, msgid, deliveries, problems, self.context.idempotency.attempt(dataset, msgid, data))
 
     def replay(self, msgid: str, resmsgid: str, status: int) -> None:
         """The first answer again, for a retry of a msgid taken before: nothing is written."""
