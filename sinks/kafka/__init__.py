@@ -14,6 +14,9 @@ Options (YAML ``sinks.<name>``, beside ``type: kafka``):
 
   - ``acks: all``: a 200 means every in-sync replica has the record;
   - ``linger_ms: 5``: records of concurrent requests share produce batches;
+  - ``batch_size: 262144`` (kafka-python's is 16 KB): batches of events, tens
+    of KB each, share produce batches too (the kafka-python driver only;
+    librdkafka's own default is 1 MB);
   - ``enable_idempotence: true``: broker-side retries never duplicate a record;
   - ``reconnect_backoff_max_ms: 1000``: a returning broker is found within ~1 s
     (kafka-python's own default backs off to 30 s);
