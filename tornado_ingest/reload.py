@@ -75,6 +75,7 @@ class Reloader:
                 self.service.retire(gate, config.server.drain_timeout)
             # A request still in flight on a retired store finds it closed: the store counts as down for it.
             await old.idempotency.close(still_used=idempotency.stores.values())
+            self.service.settle_heap()
             metrics.reloads.labels("success").inc()
             metrics.config_loaded(config.digest, config.source, previous=(old.config.digest, old.config.source))
             log.info(

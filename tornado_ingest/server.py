@@ -112,6 +112,7 @@ async def serve(
     """
     stopping = asyncio.Event()
     app = make_app(config)
+    app.service.manages_heap = True
     reloader = Reloader(app.service, load or (lambda: config))
     with StopSignals(stopping, reloader.reload_soon), OrphanWatch(supervisor, stopping):
         starting = asyncio.ensure_future(app.start())

@@ -14,6 +14,7 @@ from typing import Dict, Optional, Set
 import tornado.ioloop
 
 from sinks.base import Sink
+from tornado_ingest import heap
 from tornado_ingest.config import Config
 from tornado_ingest.context import Context
 from tornado_ingest.delivery import SinkGate
@@ -35,6 +36,7 @@ class Service:
         self._gauges: Optional[tornado.ioloop.PeriodicCallback] = None
         self._retiring: Set["asyncio.Task[None]"] = set()
         self._started: Optional[asyncio.Event] = None
+        self.manages_heap = False  # True in the service's own process (server.serve): see tornado_ingest.heap
 
     @property
     def started(self) -> asyncio.Event:
@@ -57,6 +59,8 @@ class Service:
         self._gauges = tornado.ioloop.PeriodicCallback(self.refresh_gauges, GAUGES_EVERY_MS)
         self._gauges.start()
         self.refresh_gauges()
+        if self.manages_heap:
+            heap.freeze()
         self.started.set()
         keys = context.config.keys
         if keys.enabled:
@@ -66,6 +70,21 @@ class Service:
 
     def refresh_gauges(self) -> None:
         self.context.router.refresh_gauges()
+
+    def settle_heap(self) -> None:
+        """After a reload: the heap thawed now, frozen again once the sinks it retired are closed."""
+        if not self.manages_heap:
+            return
+        heap.thaw()
+        task = asyncio.ensure_future(self._freeze_when_retired())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _freeze_when_retired(self) -> None:
+        retiring = [task for task in self._retiring if task is not asyncio.current_task()]
+        if retiring:
+            await asyncio.wait(retiring)
+        heap.freeze()
 
     def retire(self, gate: SinkGate, timeout: float) -> None:
         """A sink a reload no longer uses: closed once its records in flight are answered (at most ``timeout``)."""

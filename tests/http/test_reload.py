@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 
 import pytest
 
 from tests.support.data_in import ingest_request
 from tornado_ingest.config import ConfigError, parse_config
 from tornado_ingest.reload import Reloader
+from tornado_ingest.service import Service
 
 
 @pytest.fixture
@@ -127,3 +129,29 @@ async def test_new_keys_apply_to_the_next_request(post, reload_with, config_docu
     assert (await post("/v2/data/in/events", ingest_request())).code == 401
     keyed = {"Content-Type": "application/json", "X-API-Key": "k-2"}
     assert (await post("/v2/data/in/events", ingest_request(), headers=keyed)).code == 200
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_started_heap_is_frozen_thawed_by_a_reload_and_frozen_again_once_retired_sinks_close(
+    app, reload_with, config_document
+):
+    service = Service(parse_config(copy.deepcopy(config_document)))
+    service.manages_heap = True  # as the service's own process does (the tests' app does not)
+    try:
+        await service.start()
+        assert gc.get_freeze_count() > 0, "the heap built at start is not frozen"
+        await service.close()
+        gc.unfreeze()
+        app.service.manages_heap = True
+        document = copy.deepcopy(config_document)
+        document["sinks"]["slow"]["delay"] = 0.4  # changed options: the old sink is retired, then closed
+        assert await reload_with(document)
+        assert gc.get_freeze_count() == 0, "a reload must thaw the heap, or the old config is never collected"
+        for _ in range(100):
+            if gc.get_freeze_count() > 0:
+                break
+            await asyncio.sleep(0.05)
+        assert gc.get_freeze_count() > 0, "the heap is not frozen again after the reload"
+    finally:
+        app.service.manages_heap = False
+        gc.unfreeze()
