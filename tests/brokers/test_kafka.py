@@ -193,13 +193,14 @@ async def test_a_topic_the_broker_does_not_know_is_404_and_blocks_nothing(ingest
     assert (await health())["sinks"]["strict"]["state"] == "up"
 
 
-@pytest.mark.gen_test(timeout=30)
+@pytest.mark.gen_test(timeout=60)
 async def test_a_record_larger_than_kafka_takes_is_413_and_no_outage(ingest, http_client, base_url, health):
     async def ready():
         return (await http_client.fetch(base_url + "/ready", raise_error=False)).code == 200 or None
 
-    # every sink up first (confluent refuses a record that large before its first probe has run)
-    assert await eventually(ready, 10) is not None
+    # every sink up first (confluent refuses a record that large before its first probe has run); a loaded
+    # CI machine once took over 10 s to bring the three Kafka sinks up here, so the wait is generous
+    assert await eventually(ready, 30) is not None, "not every sink came up: %s" % (await health())["sinks"]
     response = await ingest("small", ingest_request(data=dict(EVENT, pad="x" * 5000), msgid="huge"))
     assert response.code == 413, response.body
     assert envelope_of(response)["error"]["code"] == "PAYLOAD_TOO_LARGE"
