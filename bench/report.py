@@ -171,9 +171,9 @@ def method(outcome: Outcome, context: dict) -> List[str]:
         "one dataset on the sink under test."
         % (args.service_log_level, "on" if args.service_log_level in ("DEBUG", "INFO") else "off"),
         "- Sinks: file in a temporary directory (emptied after each measurement); Kafka: librdkafka's mock cluster, "
-        "the sink's `%s` driver%s, the sink's defaults otherwise (`acks: all`, `linger_ms: 5`; kafka-python: "
-        "`batch_size: 262144`), a fresh cluster per "
-        "service start; RabbitMQ at %s, a durable queue of the bench's own, declared by the sink, purged after each "
+        "the sink's `%s` driver%s, the sink's defaults otherwise (`acks: all`, `linger_ms: 2`; kafka-python: "
+        "`batch_size: 262144`), a fresh cluster per service start; RabbitMQ at %s, a durable queue of the "
+        "bench's own, declared by the sink, purged after each "
         "measurement and deleted at the end."
         % (
             args.kafka_driver,

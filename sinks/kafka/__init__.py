@@ -13,7 +13,10 @@ Options (YAML ``sinks.<name>``, beside ``type: kafka``):
   ``api_version`` may be written as a string (``"2.3"``). Where not set:
 
   - ``acks: all``: a 200 means every in-sync replica has the record;
-  - ``linger_ms: 5``: records of concurrent requests share produce batches;
+  - ``linger_ms: 2``: records of concurrent requests share produce batches
+    (measured for both drivers: single events 22-26 % more requests/s than
+    at 5 ms while the service waits on the broker, not on its CPU; batches
+    the same);
   - ``batch_size: 262144`` (kafka-python's is 16 KB): batches of events, tens
     of KB each, share produce batches too (the kafka-python driver only;
     librdkafka's own default is 1 MB);

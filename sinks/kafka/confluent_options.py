@@ -64,7 +64,7 @@ COMPRESSION = (None, "none", "gzip", "snappy", "lz4", "zstd")
 #: the driver behave the same from outside: keys on the same partitions, records retried for 120 s).
 DEFAULTS: Dict[str, Any] = {
     "acks": "all",
-    "linger.ms": 5,
+    "linger.ms": 2,
     "enable.idempotence": True,
     "reconnect.backoff.max.ms": 1000,
     "partitioner": "murmur2_random",

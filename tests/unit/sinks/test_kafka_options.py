@@ -73,7 +73,7 @@ def test_options_defaults_and_bootstrap_forms():
     assert sink.bootstrap_servers == ["h1:9092", "h2:9093"]
     assert sink.send_timeout == 10
     assert sink.producer_config["acks"] == "all"
-    assert sink.producer_config["linger_ms"] == 5
+    assert sink.producer_config["linger_ms"] == 2
     assert sink.producer_config["batch_size"] == 262144  # a batch of events shares produce batches too
     assert sink.producer_config["bootstrap_servers"] == ["h1:9092", "h2:9093"]
     listed = (
