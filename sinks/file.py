@@ -190,6 +190,7 @@ class _AppendWriter(threading.Thread):
         self._lines = lines
         self._news = news
         self._files: Dict[str, Tuple[int, int]] = {}  # destination -> (fd, inode)
+        self._paths: Dict[str, str] = {}  # destination -> its file's path (joined once, not twice per write)
         self._directory_down = False  # while True, the directory is probed every PROBE_INTERVAL
 
     def run(self) -> None:
@@ -245,7 +246,10 @@ class _AppendWriter(threading.Thread):
         return start
 
     def _path(self, destination: str) -> str:
-        return os.path.join(self.directory, destination + SUFFIX)
+        path = self._paths.get(destination)
+        if path is None:
+            path = self._paths[destination] = os.path.join(self.directory, destination + SUFFIX)
+        return path
 
     def _open(self, destination: str) -> int:
         path = self._path(destination)
