@@ -6,6 +6,7 @@ python -m bench --soak 300      # the full run, then 5 minutes per sink watching
 python -m bench --target URL    # also drive another endpoint of this API, beside the service
 python -m bench --kafka-driver confluent   # the Kafka sink on its confluent-kafka driver
 python -m bench --spool --quick # only the spool: happy path with it on against off, and its replay rate
+python -m bench.count           # not timed: the bytecodes one request costs, by module (see bench/count.py)
 """
 
 from __future__ import annotations
