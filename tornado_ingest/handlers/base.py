@@ -35,10 +35,6 @@ from tornado_ingest.tracing import REQUEST_ID_HEADER, request_id_for
 
 log = logging.getLogger(__name__)
 
-DRY_RUN_HEADER = "X-Dry-Run"
-DRY_RUN_MESSAGE = "Dry run: every check passed and the request would be ingested; nothing was written"
-YES_OR_NO = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-
 
 @stream_request_body
 class BaseHandler(RequestHandler):
