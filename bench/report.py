@@ -14,6 +14,8 @@ from bench import features
 from bench.run import BARE, BARE_UVLOOP, Key, Outcome
 from bench.summary import Summary
 from bench.targets import HEADER as TARGET_HEADER, soak_figures, targets
+from sinks.kafka.confluent_options import DEFAULTS as CONFLUENT_DEFAULTS
+from sinks.kafka.options import PRODUCER_DEFAULTS
 
 PAYLOAD_NAMES = {"single": "single event", "batch": "batch of 100 events"}
 HEADER = ["server", "req/s", "×bare", "events/s", "×bare", "p50 ms", "×bare", "p99 ms", "×bare", "rounds", "errors"]
@@ -171,13 +173,16 @@ def method(outcome: Outcome, context: dict) -> List[str]:
         "one dataset on the sink under test."
         % (args.service_log_level, "on" if args.service_log_level in ("DEBUG", "INFO") else "off"),
         "- Sinks: file in a temporary directory (emptied after each measurement); Kafka: librdkafka's mock cluster, "
-        "the sink's `%s` driver%s, the sink's defaults otherwise (`acks: all`, `linger_ms: 2`; kafka-python: "
-        "`batch_size: 262144`), a fresh cluster per service start; RabbitMQ at %s, a durable queue of the "
+        "the sink's `%s` driver%s, the sink's defaults otherwise (`acks: all`, `linger_ms: %s`; kafka-python: "
+        "`batch_size: %s`), a fresh cluster per service start; RabbitMQ at %s, a durable queue of the "
         "bench's own, declared by the sink, purged after each "
         "measurement and deleted at the end."
         % (
             args.kafka_driver,
             ' (`api_version: "2.3"`)' if args.kafka_driver == "kafka-python" else "",
+            # the sink's own defaults, not a copy of them that could drift
+            PRODUCER_DEFAULTS["linger_ms"] if args.kafka_driver == "kafka-python" else CONFLUENT_DEFAULTS["linger.ms"],
+            PRODUCER_DEFAULTS["batch_size"],
             context["rabbitmq"],
         ),
         "- Variants, all on the file sink: `file-schema` (a JSON Schema on the dataset; batches only), "
