@@ -175,14 +175,20 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--top", type=int, default=30, help="lines per list")
     parser.add_argument("--quiet", action="store_true", help="no counting, no report: for valgrind's count")
     args = parser.parse_args(argv)
-    logging.getLogger("tornado_ingest").setLevel(logging.ERROR)  # its start-up advice is not a figure
+    service_log = logging.getLogger("tornado_ingest")
+    level = service_log.level
+    service_log.setLevel(logging.ERROR)  # its start-up advice is not a figure; set back after, for a caller's sake
     counter = None if args.quiet else OpcodeCounter()
+    try:
+        if counter is not None:
+            counter.install()
+        with tempfile.TemporaryDirectory(prefix="bench-count-") as directory:
+            asyncio.run(drive(args, counter, directory))
+    finally:
+        if counter is not None:
+            counter.remove()
+        service_log.setLevel(level)
     if counter is not None:
-        counter.install()
-    with tempfile.TemporaryDirectory(prefix="bench-count-") as directory:
-        asyncio.run(drive(args, counter, directory))
-    if counter is not None:
-        counter.remove()
         report(counter, args)
     return 0
 

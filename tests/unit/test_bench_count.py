@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 
@@ -27,3 +28,14 @@ def test_counts_requests_through_the_server(argv, capsys):
 def test_quiet_counts_nothing_and_says_nothing(capsys):
     assert count.main(["--quiet", "--requests", "2"]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_leaves_the_service_log_level_as_it_found_it():
+    service_log = logging.getLogger("tornado_ingest")
+    before = service_log.level
+    service_log.setLevel(logging.INFO)  # as a test that reads the service's start-up log would have it
+    try:
+        count.main(["--quiet", "--requests", "1"])
+        assert service_log.level == logging.INFO
+    finally:
+        service_log.setLevel(before)
