@@ -305,7 +305,7 @@ class TestBrokerGoesAway:
             assert_envelope_ok(response)
             file_times.append(elapsed)
         assert not pending.done(), "the Kafka request should still be waiting for its acknowledgement"
-        assert max(file_times) < 0.5, file_times
+        assert max(file_times) < SEND_TIMEOUT / 2, file_times
 
         response, elapsed = await pending
         assert_unavailable(response)
@@ -362,7 +362,7 @@ class TestServiceStartsWhileKafkaIsDown:
         assert elapsed <= SEND_TIMEOUT + 1.0
         response, elapsed = await _timed(ingest("example", ingest_request()))
         assert_envelope_ok(response)
-        assert elapsed < 0.5
+        assert elapsed < SEND_TIMEOUT / 2
 
         cuttable.restore()
         recovered = await _recovers(ingest, "telemetry", 20)
