@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from typing import Any, Dict, Hashable, Iterable, Optional, Type
 
+from tornado_ingest import jsoncodec
 from tornado_ingest.config import Config
 from tornado_ingest.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, IdempotencyStoreUnavailable
 from tornado_ingest.idempotency.memory_store import MemoryStore
@@ -41,8 +41,7 @@ KEY_PREFIX = "tornado-ingest:idempotency:"
 
 def data_digest(data: Any) -> str:
     """SHA-256 of ``data`` as canonical JSON: the same events give the same digest however they were written."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    return hashlib.sha256(jsoncodec.canonical(data)).hexdigest()
 
 
 def store_key(dataset_id: str, msgid: str) -> str:
